@@ -48,7 +48,11 @@ class ReceiveBuffer:
 
     @property
     def data(self) -> bytearray:
-        """The raw buffered bytes, for the framing readers of the core (body readers)."""
+        """The raw buffered bytes, for the framing readers of the core (body readers).
+
+        A body reader deletes from its front, so the CRLF search starts over afterwards.
+        """
+        self._search_from = 0
         return self._data
 
     def consumed(self, n: int) -> None:

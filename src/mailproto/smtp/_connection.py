@@ -48,6 +48,7 @@ from ._events import (
     EndOfMessage,
     Expn,
     Helo,
+    Help,
     Lhlo,
     MailFrom,
     MessageData,
@@ -56,6 +57,7 @@ from ._events import (
     Quit,
     RcptTo,
     Reply,
+    Rset,
     SMTPEvent,
     StartTLS,
     Vrfy,
@@ -65,8 +67,6 @@ from ._state import (
     CONNECTED,
     DATA,
     ERROR,
-    RCPT,
-    READY,
     SUCCESS_CODES,
     TLS_PENDING,
     Session,
@@ -195,10 +195,8 @@ class ServerConnection:
             raise LocalProtocolError("can't receive events after a protocol error")
         try:
             return self._next_event()
-        except RemoteProtocolError:
-            self._error_state = True
-            raise
         except LocalProtocolError as exc:
+            # The one place where what went wrong inside becomes the peer's fault.
             self._error_state = True
             exc._reraise_as_remote_protocol_error()
 
@@ -212,7 +210,7 @@ class ServerConnection:
         if self._owed is not None or self._owed_greeting or self.session.state is TLS_PENDING:
             return PAUSED
         if self._errors >= self.config.max_errors:
-            raise RemoteProtocolError("too many errors", reply_hint=_TOO_MANY_ERRORS)
+            raise LocalProtocolError("too many errors", reply_hint=_TOO_MANY_ERRORS)
         limit = self._line_limit()
         line = self._buf.extract_line(limit)
         if line is None:
@@ -266,14 +264,19 @@ class ServerConnection:
             if not (self.session.tls or cfg.allow_insecure_auth):
                 raise Rejection(538, "5.7.11", _ENCRYPTION_REQUIRED.lines[0])
             ext = self.session.extensions
-            if ext is not None and event.mechanism not in ext.auth_mechanisms:
+            assert ext is not None  # session.check refused AUTH when it was not offered
+            if event.mechanism not in ext.auth_mechanisms:
                 raise Rejection(504, "5.5.4", "Unrecognized authentication type")
 
     def _rejected(self, rej: Rejection, line: bytes) -> CommandRejected:
         self._owed = _Rejected
-        # Never log a SASL secret: AUTH lines keep only their mechanism.
-        if line[:5].upper() == b"AUTH ":
-            line = b" ".join(line.split(b" ")[:2])
+        # A refused SASL response (bad base64, over-long line) ends the AUTH exchange, as
+        # the client sees it when it gets the 5xx.
+        self.session.in_auth = False
+        # Never log a SASL secret: AUTH lines keep only their mechanism (whatever blanks
+        # separate the words: "AUTH<TAB>PLAIN secret" is refused, and must not leak either).
+        if line[:4].upper() == b"AUTH":
+            line = b" ".join(line.split(None, 2)[:2])
         return CommandRejected(reply=rej.reply, command=line[:80])
 
     def _auth_response(self, line: bytes) -> SMTPEvent:
@@ -283,7 +286,6 @@ class ServerConnection:
             try:
                 event = AuthResponse(data=decode_base64(line.decode("ascii", "replace")))
             except Rejection as rej:
-                self.session.in_auth = False
                 return self._rejected(rej, b"")
         self._owed = event
         return event
@@ -325,15 +327,16 @@ class ServerConnection:
             return self._read_bdat()
         self._bdat = None
         problem, self._bdat_problem = self._bdat_problem, None
-        if problem is not None:
-            if problem.code == 552:
-                # The chunk was fine but the message grew too big: the transaction fails.
-                self._owed = bdat
-                return MessageRejected(reply=problem)
+        if problem is not None and problem.code != 552:
             self._owed = _Rejected
             return CommandRejected(reply=problem, command=format_command(bdat)[:-2])
         self._owed = bdat
+        # LMTP: the last chunk is answered once per accepted recipient, even when the
+        # message is refused (RFC 2033 section 4.2), or the client waits for the rest.
         self._owed_count = self._replies_for_end() if bdat.last else 1
+        if problem is not None:
+            # The chunk was fine but the message grew too big: the transaction fails.
+            return MessageRejected(reply=problem)
         return EndOfMessage() if bdat.last else EndOfChunk()
 
     def _replies_for_end(self) -> int:
@@ -352,10 +355,10 @@ class ServerConnection:
         if isinstance(result, DotEnd):
             self._dot = None
             self._owed = EndOfMessage()
-            if result.problem is not None:
-                self._owed_count = 1
-                return MessageRejected(reply=_BODY_PROBLEMS[result.problem])
+            # LMTP: one reply per accepted recipient, for a refused message too.
             self._owed_count = self._replies_for_end()
+            if result.problem is not None:
+                return MessageRejected(reply=_BODY_PROBLEMS[result.problem])
             return EndOfMessage()
         return MessageData(result)
 
@@ -390,11 +393,11 @@ class ServerConnection:
         elif self._owed is None:
             raise LocalProtocolError("no command is waiting for a reply")
         elif event.code < 400:
-            key = type(self._owed) if self._owed is not _Rejected else AuthCancel
-            if event.code not in SUCCESS_CODES.get(key, frozenset()):  # type: ignore[arg-type]
-                raise LocalProtocolError(
-                    f"{event.code} is not a reply to {getattr(key, '__name__', key)}"
-                )
+            owed = self._owed
+            if not isinstance(owed, SMTPEvent):
+                raise LocalProtocolError(f"a refused command takes 4xx/5xx, not {event.code}")
+            if event.code not in SUCCESS_CODES[type(owed)]:
+                raise LocalProtocolError(f"{event.code} is not a reply to {type(owed).__name__}")
         self._sent(event)
         return format_reply(event)
 
@@ -410,15 +413,17 @@ class ServerConnection:
             self._dot = None
             self._bdat = None
             return
+        if self._owed_count > 1:
+            self._owed_count -= 1  # LMTP: more per-recipient replies to come
+            return
+        # Errors in a row count commands: LMTP recipients refused after the body (over
+        # quota...) are not the client's errors, and count once at most.
         self._errors = self._errors + 1 if reply.code >= 400 else 0
         owed = self._owed
         if owed is _Rejected:
             self._owed = None
             return
         assert isinstance(owed, SMTPEvent)
-        if self._owed_count > 1:
-            self._owed_count -= 1  # LMTP: more per-recipient replies to come
-            return
         self._owed_count = 0
         self._owed = None
         session.apply(owed, reply)
@@ -504,10 +509,8 @@ class ClientConnection:
             raise LocalProtocolError("can't receive events after a protocol error")
         try:
             return self._next_event()
-        except RemoteProtocolError:
-            self._error_state = True
-            raise
         except LocalProtocolError as exc:
+            # The one place where what went wrong inside becomes the peer's fault.
             self._error_state = True
             exc._reraise_as_remote_protocol_error()
 
@@ -565,7 +568,7 @@ class ClientConnection:
             raise LocalProtocolError(f"unexpected reply {reply.code}: no command pending")
         pending = self._pending[0]
         command = pending.command
-        if reply.code < 400 and reply.code != 421:
+        if reply.code < 400:
             key = type(command) if command is not None else None
             allowed = SUCCESS_CODES[key]
             # 3xx only where the protocol has one; any 2xx counts as success elsewhere.
@@ -586,14 +589,17 @@ class ClientConnection:
         if isinstance(command, Data) and reply.code == 354:
             self._stuffer = DotStuffer()
         self.session.apply(command, reply)
-        self._resync()
+        if reply.code >= 400 or type(command) not in _ASSUMED:
+            # The prediction assumed success, or knew nothing of this command: redo it.
+            # (A success that was assumed leaves the prediction as it is.)
+            self._resync()
 
     def _resync(self) -> None:
         """Recompute the predicted state from the real one and what is still pending."""
         predicted = self.session.copy()
         for p in self._pending:
-            if p.command is not None:
-                _assume_success(predicted, p.command)
+            assert p.command is not None  # the greeting is answered before anything is sent
+            _assume_success(predicted, p.command)
         self._predicted = predicted
 
     # -- sending ------------------------------------------------------------------------
@@ -602,6 +608,9 @@ class ClientConnection:
         """Bytes for a command or body piece; LocalProtocolError if not allowed now."""
         if self._error_state:
             raise LocalProtocolError("can't send after a protocol error")
+        if self.session.state is CLOSED:
+            # Also stops a body being sent when the server closed with 421 meanwhile.
+            raise LocalProtocolError("the session is closed")
         if isinstance(event, MessageData):
             return self._send_data(event.data)
         if isinstance(event, EndOfMessage):
@@ -610,8 +619,7 @@ class ClientConnection:
             tail = self._stuffer.end()
             self._stuffer = None
             self._pending.append(_Pending(EndOfMessage(), resolved=not self.lmtp))
-            self._predicted.state = READY
-            self._predicted.accepted = 0
+            _assume_success(self._predicted, EndOfMessage())
             return tail
         if self._stuffer is not None or self._bdat_left:
             raise LocalProtocolError("a message body is being sent")
@@ -623,11 +631,14 @@ class ClientConnection:
             return format_command(event)
         if isinstance(event, Reply | AuthChallenge | CommandRejected | MessageRejected):
             raise LocalProtocolError(f"a client does not send {type(event).__name__}")
+        if self.session.in_auth:
+            # The server reads the next line as the SASL response.
+            raise LocalProtocolError("answer the AUTH challenge first (AuthResponse/AuthCancel)")
         state = self.session.state
-        if state is CONNECTED or (self._pending and self._pending[0].command is None):
+        if state is CONNECTED:
             raise LocalProtocolError("wait for the server's greeting")
-        if state in (CLOSED, TLS_PENDING):
-            raise LocalProtocolError(f"can't send commands in state {state!r}")
+        if state is TLS_PENDING:
+            raise LocalProtocolError("call start_tls() first")
         if self._pending:
             self._check_pipelining(event)
         try:
@@ -648,19 +659,21 @@ class ClientConnection:
         ext = self.session.extensions
         if ext is None or "PIPELINING" not in ext:
             raise LocalProtocolError("the server did not offer PIPELINING: wait for the reply")
-        # RFC 2920 section 3.1: these end a group; nothing may follow until they answer.
-        for p in self._pending:
-            if isinstance(p.command, _ENDS_GROUP):
-                raise LocalProtocolError(
-                    f"{type(p.command).__name__} must be answered before the next command"
-                )
+        # RFC 2920 section 3.1: these end a group; nothing may follow until they answer,
+        # so only the newest pending command can be one.
+        last = self._pending[-1].command
+        if isinstance(last, _ENDS_GROUP):
+            raise LocalProtocolError(
+                f"{type(last).__name__} must be answered before the next command"
+            )
 
     def _check_parameters(self, event: SMTPEvent) -> None:
         ext = self.session.extensions or Extensions()
         if isinstance(event, MailFrom):
             needs = {
                 "SIZE": event.size is not None,
-                "8BITMIME": event.body is not None,
+                # RFC 3030 section 4.2: BODY=BINARYMIME needs BINARYMIME, not 8BITMIME.
+                "8BITMIME": event.body in ("7BIT", "8BITMIME"),
                 "BINARYMIME": event.body == "BINARYMIME",
                 "SMTPUTF8": event.smtputf8,
                 "AUTH": event.auth is not None,
@@ -678,14 +691,21 @@ class ClientConnection:
                 event.recipient.lower() != "postmaster"
             ):
                 raise LocalProtocolError(f"not a valid recipient address: {event.recipient!r}")
-        elif isinstance(event, Ehlo | Helo | Lhlo | Auth) and not format_command(event).isascii():
+        elif isinstance(event, Ehlo | Helo | Lhlo | Noop | Help) and not (
+            format_command(event).isascii()
+        ):
+            # Only MAIL, RCPT, VRFY and EXPN may carry UTF-8 (RFC 6531), as servers check.
             raise LocalProtocolError("this command must be ASCII")
 
     def _send_data(self, data: bytes) -> bytes:
         if self._stuffer is not None:
             return self._stuffer.encode(data)
         if len(data) > self._bdat_left:
-            raise LocalProtocolError("more data than the BDAT size announced")
+            raise LocalProtocolError(
+                "more data than the BDAT size announced"
+                if self._bdat_left
+                else "no message body is being sent"
+            )
         self._bdat_left -= len(data)
         return data
 
@@ -724,21 +744,22 @@ def _two_xx(allowed: frozenset[int]) -> bool:
     return any(200 <= c < 300 for c in allowed)
 
 
+# The reply each command is assumed to get while it waits in a pipeline. The commands
+# that end a group (above) are never followed by another before their reply arrives, so
+# nothing needs assuming for them.
+_ASSUMED = {
+    MailFrom: Reply(code=250),
+    RcptTo: Reply(code=250),
+    Data: Reply(code=354),
+    Bdat: Reply(code=250),
+    EndOfMessage: Reply(code=250),
+    Rset: Reply(code=250),
+    Help: Reply(code=214),
+}
+
+
 def _assume_success(session: Session, command: SMTPEvent) -> None:
     """Move a predicted session as if ``command`` had succeeded."""
-    if isinstance(command, Data):
-        session.state = DATA
-    elif isinstance(command, Bdat):
-        if command.last:
-            session.state = READY
-            session.accepted = 0
-            session.bdat = False
-        else:
-            session.bdat = True
-    elif isinstance(command, RcptTo):
-        session.state = RCPT
-        session.accepted += 1
-    elif isinstance(command, Ehlo | Lhlo | Helo | Quit | StartTLS | Auth | AuthResponse):
-        pass  # these wait for their reply before anything else is sent
-    else:
-        session.apply(command, Reply(code=min(SUCCESS_CODES[type(command)], default=250)))
+    assumed = _ASSUMED.get(type(command))
+    if assumed is not None:
+        session.apply(command, assumed)

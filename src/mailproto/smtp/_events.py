@@ -54,11 +54,18 @@ BodyType = Literal["7BIT", "8BITMIME", "BINARYMIME"]
 Notify = Literal["SUCCESS", "FAILURE", "DELAY"]
 
 # Text that may go on a command or reply line: no CR, LF or NUL. UTF-8 is allowed here;
-# where the protocol needs ASCII, the connection checks it against the session.
-_LINE_TEXT = re.compile(r"[^\r\n\x00]*")
-_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# where the protocol needs ASCII, the connection checks it against the session. Lone
+# surrogates are not text: they have no UTF-8 form to send.
+_LINE_TEXT = re.compile(r"[^\r\n\x00\ud800-\udfff]*")
+_ENHANCED = re.compile(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}")  # RFC 3463: ASCII digits
 _MECHANISM = re.compile(r"[A-Z0-9_-]{1,20}")
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")  # RFC 5321 Atom (ORCPT addr-type)
+
+
+def _xtext_length(value: str) -> int:
+    """Length of ``value`` written as RFC 3461 xtext (one "+XX" per escaped octet)."""
+    return sum(1 if 0x21 <= b <= 0x7E and b not in (0x2B, 0x3D) else 3 for b in value.encode())
 
 
 def _text(name: str, value: str) -> None:
@@ -120,7 +127,7 @@ def _params(
     for key, val in out:
         if _KEYWORD.fullmatch(key) is None:
             raise LocalProtocolError(f"bad ESMTP parameter keyword {key!r}")
-        if val is not None and (not val or re.search(r"[\x00-\x20=\x7f]", val)):
+        if val is not None and (not val or re.search(r"[\x00-\x20=\x7f\ud800-\udfff]", val)):
             raise LocalProtocolError(f"bad ESMTP parameter value {val!r}")
     return out
 
@@ -149,6 +156,9 @@ class MailFrom(SMTPEvent):
             raise LocalProtocolError(f"bad BODY value {self.body!r}")
         if self.ret not in (None, "FULL", "HDRS"):
             raise LocalProtocolError(f"bad RET value {self.ret!r}")
+        # RFC 3461 section 4.4: 1 to 100 characters of xtext (an esmtp-value is not empty).
+        if self.envid is not None and not 0 < _xtext_length(self.envid) <= 100:
+            raise LocalProtocolError(f"ENVID must be 1 to 100 characters as xtext: {self.envid!r}")
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -169,6 +179,9 @@ class RcptTo(SMTPEvent):
         if self.orcpt is not None:
             for part in self.orcpt:
                 _text("orcpt", part)
+            # RFC 3461 section 4.2: addr-type ";" xtext, neither of them empty.
+            if _ATOM.fullmatch(self.orcpt[0]) is None or not self.orcpt[1]:
+                raise LocalProtocolError(f"bad ORCPT value {self.orcpt!r}")
 
 
 @attrs.frozen(slots=True)

@@ -111,7 +111,14 @@ _PARAM = re.compile(
     r"(?P<key>[A-Za-z0-9][A-Za-z0-9-]*)(?:=(?P<value>[\x21-\x3c\x3e-\x7e\u0080-\U0010ffff]+))?"
 )
 _XTEXT = re.compile(r"(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*")
-_MAX_PATH = 256  # RFC 5321 section 4.5.3.1.3, with the angle brackets
+_QUOTED_LOCAL = re.compile(r'"((?:[^"\\]|\\.)*)"@', re.DOTALL)
+_MAX_PATH = 256  # RFC 5321 section 4.5.3.1.3: octets, with the angle brackets
+_IPV4 = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})")
+# size-value = 1*20DIGIT (RFC 1870); str.isdigit() would take any Unicode digit.
+_SIZE = re.compile(r"[0-9]{1,20}")
+# What no event may carry (see _events): a command line or a decoded value with it is
+# refused here, so that building the event cannot fail.
+_NOT_LINE_TEXT = re.compile(r"[\r\n\x00]")
 
 
 def _check_literal(domain: str) -> bool:
@@ -120,20 +127,20 @@ def _check_literal(domain: str) -> bool:
         return True
     inner = domain[1:-1]
     if inner[:5].upper() == "IPV6:":
+        # IPv6-addr has no zone index ("%eth0"), which ipaddress would accept.
         try:
             ipaddress.IPv6Address(inner[5:])
         except ValueError:
             return False
-        return True
-    tag, colon, _ = inner.partition(":")
+        return "%" not in inner
+    tag, colon, content = inner.partition(":")
     if colon:
         # General-address-literal = Standardized-tag ":" 1*dcontent
-        return re.fullmatch(r"[A-Za-z0-9-]*[A-Za-z0-9]", tag) is not None
-    try:
-        ipaddress.IPv4Address(inner)
-    except ValueError:
-        return False
-    return True
+        return bool(content) and re.fullmatch(r"[A-Za-z0-9-]*[A-Za-z0-9]", tag) is not None
+    # IPv4-address-literal = Snum 3("." Snum); Snum = 1*3DIGIT, 0 to 255 (leading zeros
+    # allowed, which ipaddress refuses)
+    m = _IPV4.fullmatch(inner)
+    return m is not None and all(int(n) <= 255 for n in m.groups())
 
 
 def is_valid_mailbox(address: str, *, utf8: bool = False) -> bool:
@@ -147,11 +154,13 @@ def split_address(address: str) -> tuple[str, str]:
 
     ``split_address('"john smith"@example.com') == ("john smith", "example.com")``.
     """
-    local, at, domain = address.rpartition("@")
+    # A quoted local part may hold "@", and so may an address literal ("[tag:a@b]").
+    quoted = _QUOTED_LOCAL.match(address)
+    if quoted is not None:
+        return re.sub(r"\\(.)", r"\1", quoted.group(1), flags=re.DOTALL), address[quoted.end() :]
+    local, at, domain = address.partition("@")
     if not at:
         return address, ""
-    if local.startswith('"') and local.endswith('"') and len(local) >= 2:
-        local = re.sub(r"\\(.)", r"\1", local[1:-1])
     return local, domain
 
 
@@ -198,7 +207,7 @@ def _parse_path(
         if not utf8 and not text.isascii() and _PATH[True].match(text):
             raise Rejection(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
         raise Rejection(501, enhanced, "Bad address syntax")
-    if m.end() > _MAX_PATH:
+    if len(text[: m.end()].encode("utf-8")) > _MAX_PATH:
         raise Rejection(501, enhanced, "Path too long")
     return m.group("mailbox"), text[m.end() :]
 
@@ -230,6 +239,17 @@ def _unsupported(key: str) -> Rejection:
 
 def _bad_value(key: str) -> Rejection:
     return Rejection(501, "5.5.4", f"Bad value for {key}")
+
+
+def _xtext_value(key: str, value: str) -> str:
+    """Decode an xtext parameter value (RFC 3461 section 4); 501 if it is bad."""
+    try:
+        text = xtext_decode(value)
+    except ValueError:
+        raise _bad_value(key) from None
+    if _NOT_LINE_TEXT.search(text):
+        raise _bad_value(key)
+    return text
 
 
 @attrs.frozen(slots=True)
@@ -264,7 +284,7 @@ class Extensions:
         if "SIZE" not in self.keywords:
             return None
         value = self.keywords["SIZE"]
-        return int(value) if value.isdigit() else 0
+        return int(value) if _SIZE.fullmatch(value) else 0
 
     @property
     def auth_mechanisms(self) -> frozenset[str]:
@@ -292,40 +312,35 @@ def _mail_from(
         if ext is None:
             raise _unsupported(key)
         if key == "SIZE" and "SIZE" in ext:
-            if value is None or not value.isdigit() or len(value) > 20:
+            if value is None or _SIZE.fullmatch(value) is None:
                 raise _bad_value(key)
             fields["size"] = int(value)
-        elif key == "BODY" and "8BITMIME" in ext:
+        elif key == "BODY" and ("8BITMIME" in ext or "BINARYMIME" in ext):
+            # BODY comes with 8BITMIME (RFC 1652) and with BINARYMIME (RFC 3030 section
+            # 3), each for its own value; 7BIT is the default either way.
             body = (value or "").upper()
             if body not in ("7BIT", "8BITMIME", "BINARYMIME"):
                 raise _bad_value(key)
-            if body == "BINARYMIME" and "BINARYMIME" not in ext:
-                raise _unsupported("BODY=BINARYMIME")
+            if body != "7BIT" and body not in ext:
+                raise _unsupported(f"BODY={body}")
             fields["body"] = body
         elif key == "SMTPUTF8" and "SMTPUTF8" in ext:
             if value is not None:
                 raise _bad_value(key)
             fields["smtputf8"] = True
         elif key == "AUTH" and "AUTH" in ext:
-            try:
-                fields["auth"] = "" if value == "<>" else xtext_decode(value or "")
-            except ValueError:
-                raise _bad_value(key) from None
             if not value:
                 raise _bad_value(key)
+            fields["auth"] = "" if value == "<>" else _xtext_value(key, value)
         elif key == "RET" and "DSN" in ext:
             ret = (value or "").upper()
             if ret not in ("FULL", "HDRS"):
                 raise _bad_value(key)
             fields["ret"] = ret
         elif key == "ENVID" and "DSN" in ext:
-            try:
-                envid = xtext_decode(value or "")
-            except ValueError:
-                raise _bad_value(key) from None
             if not value or len(value) > 100:
                 raise _bad_value(key)
-            fields["envid"] = envid
+            fields["envid"] = _xtext_value(key, value)
         elif key in extra_keys and key not in _TYPED_MAIL:
             extra.append((key, value))
         else:
@@ -369,13 +384,11 @@ def _rcpt_to(rest: str, ext: Extensions | None, utf8: bool, extra_keys: frozense
             else:
                 notify = frozenset(items)  # type: ignore[arg-type]
         elif key == "ORCPT" and "DSN" in ext:
+            # original-recipient-address = addr-type ";" xtext; addr-type = atom
             addr_type, semi, addr = (value or "").partition(";")
-            if not semi or not addr_type or not addr:
+            if not semi or not addr or re.fullmatch(f"{_ATEXT}+", addr_type) is None:
                 raise _bad_value(key)
-            try:
-                orcpt = (addr_type.lower(), xtext_decode(addr))
-            except ValueError:
-                raise _bad_value(key) from None
+            orcpt = (addr_type.lower(), _xtext_value(key, addr))
         elif key in extra_keys and key not in _TYPED_RCPT:
             extra.append((key, value))
         else:
@@ -389,10 +402,10 @@ def _no_argument(verb: str, rest: str) -> None:
 
 
 def _hello_domain(verb: str, rest: str) -> str:
-    domain = rest.strip()
-    if not domain or " " in domain:
+    words = rest.split()
+    if len(words) != 1:
         raise Rejection(501, "5.5.4", f"Syntax: {verb} hostname")
-    return domain
+    return words[0]
 
 
 def _auth(rest: str) -> Auth:
@@ -435,6 +448,9 @@ def parse_command(
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejection(500, "5.5.2", "Invalid UTF-8 in command") from None
+    if _NOT_LINE_TEXT.search(text):
+        # Only CRLF ends a line: a bare CR or LF (or a NUL) inside one is not text.
+        raise Rejection(500, "5.5.2", "Bare CR, LF or NUL in command")
     verb, _, rest = text.partition(" ")
     verb = verb.upper()
     if not text.isascii() and verb not in ("MAIL", "RCPT", "VRFY", "EXPN"):
@@ -527,7 +543,8 @@ def format_command(event: SMTPEvent) -> bytes:
     elif isinstance(event, AuthCancel):
         text = "*"
     elif isinstance(event, Noop | Help):
-        text = f"{type(event).__name__.upper()} {event.argument}".rstrip()
+        verb = type(event).__name__.upper()
+        text = f"{verb} {event.argument}" if event.argument else verb
     elif isinstance(event, Vrfy | Expn):
         text = f"{type(event).__name__.upper()} {event.argument}"
     elif isinstance(event, Data | Rset | Quit):
@@ -553,7 +570,7 @@ def format_reply(reply: Reply) -> bytes:
 
 
 _REPLY_LINE = re.compile(rb"([2-5][0-9][0-9])(?:([ -])(.*))?", re.DOTALL)
-_ENHANCED_PREFIX = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?: |$)")
+_ENHANCED_PREFIX = re.compile(r"([245]\.[0-9]{1,3}\.[0-9]{1,3})(?: |$)")
 
 
 def parse_reply_line(line: bytes) -> tuple[int, bool, str] | None:
@@ -571,7 +588,6 @@ def build_reply(code: int, texts: list[str]) -> Reply:
     enhanced: str | None = None
     if m is not None and m.group(1)[0] == str(code)[0]:
         enhanced = m.group(1)
-        texts = [
-            t[len(enhanced) :].removeprefix(" ") if t.startswith(enhanced) else t for t in texts
-        ]
+        # RFC 2034: the code is followed by SP (or ends the line); "2.0.0x" is text.
+        texts = ["" if t == enhanced else t.removeprefix(f"{enhanced} ") for t in texts]
     return Reply(code=code, lines=tuple(texts), enhanced=enhanced)
