@@ -31,7 +31,8 @@ from collections import deque
 
 import attrs
 
-from .._buffer import LINE_TOO_LONG, ReceiveBuffer
+from .._buffer import LINE_TOO_LONG
+from .._connection import ConnectionBase
 from .._dotdata import DotEnd, DotReader, DotStuffer
 from .._util import NEED_DATA, PAUSED, LocalProtocolError, RemoteProtocolError, Sentinel
 from ._events import (
@@ -121,20 +122,18 @@ class _Rejected(Sentinel, metaclass=Sentinel):
     """The response owed is the -ERR of a `CommandRejected`."""
 
 
-class ServerConnection:
+class ServerConnection(ConnectionBase[POP3Event]):
     """The server side of a POP3 session."""
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig()
         self.session = Session(tls=self.config.tls)
-        self._buf = ReceiveBuffer()
-        self._eof = False
+        super().__init__()
         self._errors = 0
         self._owed: POP3Event | type[_Rejected] | None = None
         self._owed_greeting = True
         self._stuffer: DotStuffer | None = None  # a multi-line response is being sent
         self._maildrop_pending = False
-        self._error_state = False
         self.apop_timestamp: str | None = None  # from our greeting, for APOP
 
     @property
@@ -165,28 +164,6 @@ class ServerConnection:
         self._maildrop_pending = True
 
     # -- receiving ----------------------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        if data:
-            if self._eof:
-                raise LocalProtocolError("received data after end of file")
-            self._buf += data
-        else:
-            self._eof = True
-
-    def next_event(self) -> NextEvent:
-        """The next command, `NEED_DATA`, or `PAUSED` while we owe a response.
-
-        Whatever the client sends comes out as an event (a bad command as
-        `CommandRejected`); only too many errors in a row raise `RemoteProtocolError`.
-        """
-        if self._error_state:
-            raise LocalProtocolError("can't receive events after a protocol error")
-        try:
-            return self._next_event()
-        except RemoteProtocolError:
-            self._error_state = True
-            raise
 
     def _next_event(self) -> NextEvent:
         session = self.session
@@ -327,7 +304,7 @@ class _Pending:
     command: POP3Event | None  # None: the greeting
 
 
-class ClientConnection:
+class ClientConnection(ConnectionBase[POP3Event]):
     """The client side of a POP3 session."""
 
     def __init__(self, config: ClientConfig | None = None) -> None:
@@ -335,12 +312,10 @@ class ClientConnection:
         self.session = Session(tls=self.config.tls)
         self._predicted = self.session.copy()
         self._pending: deque[_Pending] = deque([_Pending(None)])
-        self._buf = ReceiveBuffer()
-        self._eof = False
+        super().__init__()
         self._body: DotReader | None = None  # a multi-line response is arriving
         self._body_command: POP3Event | None = None
         self._capa = bytearray()
-        self._error_state = False
         self.greeting: Ok | None = None
         self.capabilities: Capabilities | None = None
 
@@ -359,28 +334,6 @@ class ClientConnection:
         return apop_timestamp(self.greeting.text) if self.greeting is not None else None
 
     # -- receiving ----------------------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        if data:
-            if self._eof:
-                raise LocalProtocolError("received data after end of file")
-            self._buf += data
-        else:
-            self._eof = True
-
-    def next_event(self) -> NextEvent:
-        """The next response event, `NEED_DATA`, or `PAUSED` (TLS handshake due).
-
-        Inside, a server's misbehaviour raises `LocalProtocolError`; here it becomes the
-        `RemoteProtocolError` it is, and the connection is over.
-        """
-        if self._error_state:
-            raise LocalProtocolError("can't receive events after a protocol error")
-        try:
-            return self._next_event()
-        except LocalProtocolError as exc:
-            self._error_state = True
-            exc._reraise_as_remote_protocol_error()
 
     def _next_event(self) -> NextEvent:
         if self._body is not None:

@@ -31,7 +31,8 @@ from typing import Literal
 
 import attrs
 
-from .._buffer import LINE_TOO_LONG, ReceiveBuffer
+from .._buffer import LINE_TOO_LONG
+from .._connection import ConnectionBase
 from .._dotdata import DotEnd, DotReader, DotStuffer
 from .._util import NEED_DATA, PAUSED, LocalProtocolError, RemoteProtocolError, Sentinel
 from ._events import (
@@ -134,14 +135,13 @@ class _Rejected(Sentinel, metaclass=Sentinel):
     """The reply owed is the one of a `CommandRejected`: any 4xx/5xx."""
 
 
-class ServerConnection:
+class ServerConnection(ConnectionBase[SMTPEvent]):
     """The server side of an SMTP or LMTP session (``lmtp=True``)."""
 
     def __init__(self, config: ServerConfig | None = None, *, lmtp: bool = False) -> None:
         self.config = config or ServerConfig()
         self.session = Session(lmtp=lmtp, tls=self.config.tls)
-        self._buf = ReceiveBuffer()
-        self._eof = False
+        super().__init__()
         self._errors = 0
         # What we owe the client a reply for; None when we owe nothing.
         self._owed: SMTPEvent | type[_Rejected] | None = None
@@ -152,7 +152,6 @@ class ServerConnection:
         self._bdat: Bdat | None = None
         self._bdat_left = 0
         self._bdat_problem: Reply | None = None
-        self._error_state = False
 
     # -- properties ---------------------------------------------------------------------
 
@@ -179,26 +178,6 @@ class ServerConnection:
         return max(self._owed_count, 1)
 
     # -- receiving ----------------------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        """Add bytes from the client; ``b""`` means it closed its side."""
-        if data:
-            if self._eof:
-                raise LocalProtocolError("received data after end of file")
-            self._buf += data
-        else:
-            self._eof = True
-
-    def next_event(self) -> NextEvent:
-        """The next event from the client, `NEED_DATA`, or `PAUSED` if we owe a reply."""
-        if self._error_state:
-            raise LocalProtocolError("can't receive events after a protocol error")
-        try:
-            return self._next_event()
-        except LocalProtocolError as exc:
-            # The one place where what went wrong inside becomes the peer's fault.
-            self._error_state = True
-            exc._reraise_as_remote_protocol_error()
 
     def _next_event(self) -> NextEvent:
         if self.session.state is CLOSED:
@@ -459,7 +438,7 @@ class _Pending:
     resolved: bool = True
 
 
-class ClientConnection:
+class ClientConnection(ConnectionBase[SMTPEvent]):
     """The client side of an SMTP or LMTP session (``lmtp=True``)."""
 
     def __init__(self, config: ClientConfig | None = None, *, lmtp: bool = False) -> None:
@@ -467,13 +446,11 @@ class ClientConnection:
         self.session = Session(lmtp=lmtp, tls=self.config.tls)
         self._predicted = self.session.copy()
         self._pending: deque[_Pending] = deque([_Pending(None)])
-        self._buf = ReceiveBuffer()
-        self._eof = False
+        super().__init__()
         self._lines: list[str] = []
         self._code = 0
         self._stuffer: DotStuffer | None = None
         self._bdat_left = 0
-        self._error_state = False
 
     @property
     def state(self) -> type[Sentinel]:
@@ -494,25 +471,6 @@ class ClientConnection:
         return tuple(p.command for p in self._pending)
 
     # -- receiving ----------------------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        if data:
-            if self._eof:
-                raise LocalProtocolError("received data after end of file")
-            self._buf += data
-        else:
-            self._eof = True
-
-    def next_event(self) -> NextEvent:
-        """The next reply from the server, `NEED_DATA`, or `PAUSED` (TLS handshake due)."""
-        if self._error_state:
-            raise LocalProtocolError("can't receive events after a protocol error")
-        try:
-            return self._next_event()
-        except LocalProtocolError as exc:
-            # The one place where what went wrong inside becomes the peer's fault.
-            self._error_state = True
-            exc._reraise_as_remote_protocol_error()
 
     def _next_event(self) -> NextEvent:
         if self.session.state is TLS_PENDING:
