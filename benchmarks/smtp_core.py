@@ -25,21 +25,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import os
-import platform
 import random
 import statistics
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import mailproto
+import mailcorpus
+from mailcorpus import CHUNK, MB, chunked, interleaved, stuff
 from mailproto import NEED_DATA
-from mailproto._dotdata import DotEnd, DotReader, DotStuffer
+from mailproto._dotdata import DotReader
 from mailproto.smtp import (
     ClientConnection,
     Data,
@@ -54,166 +51,29 @@ from mailproto.smtp import (
 )
 
 BODY_SIZE = 10_000_000  # octets of unstuffed body
-CHUNK = 64 * 1024
 SMALL_BODY = 4096
 RECIPIENTS = 10
 TARGET_RATIO = 0.5
-MB = 1_000_000
 
 # --- a deterministic corpus of plausible mail text ------------------------------------
 
-_WORDS_TEXT = """
-the of and to a in that is was he for it with as his on be at by this had not are but
-from or have an they which one you were her all she there would their we him been has
-when who will more no if out so said what up its about into than them can only other
-new some could time these two may then do first any my now such like our over man me
-even most made after also did many before must through back years where much your way
-well down should because each just those people how too little state good very make
-world still own see men work long get here between both life being under never day
-same another know while last might us great old year off come since against go came
-right used take three meeting schedule quarterly report attached please review budget
-proposal deadline server migration invoice shipment customer account password reset
-newsletter conference agenda minutes draft revision contract signature delivery order
-tracking warehouse inventory forecast analysis feedback survey release candidate build
-pipeline deployment rollback incident postmortem latency throughput capacity storage
-backup restore mailbox calendar invitation reminder regards thanks cheers sincerely
-"""
-_WORDS = _WORDS_TEXT.split()
-
-_NON_ASCII = ["café", "naïve", "Zürich", "façade", "déjà vu", "Größe", "señor", "résumé"]
-
-_DOT_LINES = [
-    ".",
-    "..",
-    "...",
-    ". . .",
-    ".signature",
-    ".NET 8 migration notes follow below",
-    "...and that was the end of the meeting.",
-    ".htaccess and .env files must never be committed",
-    ".\t(indented with a tab)",
-    ". ",
-]
-
-
-def _sentence(rng: random.Random) -> str:
-    words = [rng.choice(_WORDS) for _ in range(rng.randint(4, 18))]
-    if rng.random() < 0.15:
-        words.insert(rng.randrange(len(words)), rng.choice(_NON_ASCII))
-    if rng.random() < 0.1:
-        words.append(f"{rng.randint(1, 9999)}.{rng.randint(0, 99):02d}")
-    text = " ".join(words)
-    return text[0].upper() + text[1:] + rng.choice(".....?!;")
-
-
-def _paragraph(rng: random.Random, sentences: tuple[int, int] = (2, 7)) -> str:
-    return " ".join(_sentence(rng) for _ in range(rng.randint(*sentences)))
-
-
-def _fit(line: str, limit: int = 998) -> str:
-    """Cut a line so that its UTF-8 form has at most ``limit`` octets."""
-    raw = line.encode()
-    if len(raw) <= limit:
-        return line
-    return raw[:limit].decode("utf-8", "ignore")
-
 
 def _headers(rng: random.Random, n: int, boundary: str) -> list[str]:
-    lines = []
-    for hop in range(rng.randint(3, 6)):
-        lines += [
-            f"Received: from mx{hop}.relay{n}.example.net (mx{hop}.relay{n}.example.net "
-            f"[192.0.2.{rng.randint(1, 254)}])",
-            f"\tby mail.example.org (mailproto) with ESMTPS id {rng.getrandbits(64):016X}",
-            f"\tfor <user{n}@example.org>; Tue, 4 Jun 2024 {hop:02d}:17:{n % 60:02d} +0000",
-        ]
-    lines += [
-        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.net; s=2024;",
-        "\th=from:to:cc:subject:date:message-id:mime-version:content-type;",
-        f"\tbh={base64.b64encode(rng.randbytes(32)).decode()};",
-        *textwrap.wrap(
-            "b=" + base64.b64encode(rng.randbytes(256)).decode(),
-            76,
-            initial_indent="\t",
-            subsequent_indent="\t ",
-        ),
-        f"From: {rng.choice(_WORDS).title()} {rng.choice(_WORDS).title()} <sender{n}@example.net>",
-        "To: " + ", ".join(f"<user{i}@example.org>" for i in range(3)),
-        *textwrap.wrap(
-            "Cc: " + ", ".join(f"team-{rng.choice(_WORDS)}@example.org" for _ in range(12)),
-            76,
-            subsequent_indent=" ",
-        ),
-        f"Subject: Re: {_sentence(rng)[:60]}",
-        f"Date: Tue, 4 Jun 2024 10:{n % 60:02d}:00 +0200",
-        f"Message-ID: <{rng.getrandbits(96):024x}@example.net>",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/mixed; boundary="{boundary}"',
-        "",
-    ]
-    return lines
-
-
-def _prose_part(rng: random.Random) -> list[str]:
-    lines = ["Content-Type: text/plain; charset=utf-8; format=flowed"]
-    lines += ["Content-Transfer-Encoding: 8bit", ""]
-    for _ in range(rng.randint(25, 45)):
-        roll = rng.random()
-        if roll < 0.12:
-            lines.append(rng.choice(_DOT_LINES))
-        elif roll < 0.25:
-            lines += ["> " + x for x in textwrap.wrap(_paragraph(rng), rng.randint(50, 74))]
-        elif roll < 0.32:
-            # One unwrapped paragraph, as many clients send them: up to 998 octets.
-            lines.append(_fit(_paragraph(rng, (6, 14))))
-        else:
-            wrapped = textwrap.wrap(_paragraph(rng), rng.randint(60, 78))
-            if rng.random() < 0.2:
-                # A wrap that happens to put a period at the start of a line.
-                wrapped.append("." + rng.choice(_WORDS))
-            lines += wrapped
-        lines.append("")
-    lines += ["-- ", "Regards,", f"{rng.choice(_WORDS).title()}", ""]
-    return lines
-
-
-def _qp_part(rng: random.Random) -> list[str]:
-    html = ["<html><body>"]
-    for _ in range(rng.randint(15, 30)):
-        html.append(f'<p style="margin:0 0 1em 0">{_paragraph(rng)}</p>')
-        if rng.random() < 0.2:
-            html.append(".")  # quoted-printable leaves a leading period alone
-    html.append("</body></html>")
-    qp = binascii.b2a_qp("\n".join(html).encode(), istext=True).decode("ascii")
-    lines = ["Content-Type: text/html; charset=utf-8"]
-    lines += ["Content-Transfer-Encoding: quoted-printable", ""]
-    lines += qp.split("\n")
-    lines.append("")
-    return lines
-
-
-def _base64_part(rng: random.Random, size: int) -> list[str]:
-    name = f"{rng.choice(_WORDS)}-{rng.randint(1, 99)}.pdf"
-    lines = [f'Content-Type: application/pdf; name="{name}"']
-    lines += ["Content-Transfer-Encoding: base64"]
-    lines += [f'Content-Disposition: attachment; filename="{name}"', ""]
-    lines += base64.encodebytes(rng.randbytes(size)).decode("ascii").splitlines()
-    lines.append("")
-    return lines
-
-
-def _long_lines_part(rng: random.Random) -> list[str]:
-    """A text attachment (a CSV export) with lines of every length from 0 to 998."""
-    lines = ["Content-Type: text/csv; charset=utf-8", "Content-Transfer-Encoding: 8bit", ""]
-    for i in range(rng.randint(40, 80)):
-        target = rng.choice((0, 998, rng.randint(0, 998), rng.randint(0, 200)))
-        fields: list[str] = []
-        while sum(len(f) + 1 for f in fields) < target:
-            fields.append(rng.choice(_WORDS) if i % 3 else str(rng.getrandbits(32)))
-        line = ",".join(fields)[:target]
-        lines.append(("." + line[1:]) if line and rng.random() < 0.05 else line)
-    lines.append("")
-    return lines
+    trace = mailcorpus.received(
+        rng,
+        rng.randint(3, 6),
+        relay=f"relay{n}",
+        by="mail.example.org",
+        rcpt=f"user{n}@example.org",
+        seconds=f"{n % 60:02d}",
+    )
+    return trace + mailcorpus.mime_headers(
+        rng,
+        boundary,
+        sender=f"sender{n}@example.net",
+        display_name=None,
+        date=f"Tue, 4 Jun 2024 10:{n % 60:02d}:00 +0200",
+    )
 
 
 def build_unit(seed: int, parts: int = 6) -> bytes:
@@ -223,14 +83,19 @@ def build_unit(seed: int, parts: int = 6) -> bytes:
     for n in range(parts):
         boundary = f"=_boundary_{rng.getrandbits(48):012x}"
         lines += _headers(rng, n, boundary)
-        sections = [_prose_part(rng), _qp_part(rng), _long_lines_part(rng)]
-        sections.append(_base64_part(rng, rng.randint(20_000, 60_000)))
+        sections = [
+            mailcorpus.prose_part(rng, "text/plain; charset=utf-8; format=flowed"),
+            mailcorpus.qp_part(rng),
+            mailcorpus.csv_part(rng),
+        ]
+        octets = rng.randint(20_000, 60_000)
+        sections.append(mailcorpus.base64_part(rng, octets, ("application/pdf", "pdf")))
         rng.shuffle(sections)
         for section in sections:
             lines.append(f"--{boundary}")
             lines += section
         lines += [f"--{boundary}--", ""]
-    return "".join(_fit(line) + "\r\n" for line in lines).encode()
+    return "".join(mailcorpus.fit(line) + "\r\n" for line in lines).encode()
 
 
 def build_body(size: int = BODY_SIZE) -> bytes:
@@ -238,23 +103,8 @@ def build_body(size: int = BODY_SIZE) -> bytes:
     unit = build_unit(2024)
     body = unit * (size // len(unit) + 1)
     body = body[: body.rfind(b"\r\n", 0, size) + 2]
-    lengths = [len(line) for line in body[:-2].split(b"\r\n")]
-    assert max(lengths) == 998, "corpus must span 0..998"
-    assert min(lengths) == 0, "corpus must span 0..998"
-    assert body.count(b"\n") == body.count(b"\r\n") == body.count(b"\r")
+    mailcorpus.check_corpus(body)
     return body
-
-
-def stuff(body: bytes) -> bytes:
-    """The dot-stuffed wire form of ``body`` (whole lines), terminator included."""
-    wire = (b"." if body[:1] == b"." else b"") + body.replace(b"\r\n.", b"\r\n..") + b".\r\n"
-    stuffer = DotStuffer()
-    assert stuffer.encode(body) + stuffer.end() == wire
-    return wire
-
-
-def chunked(data: bytes, size: int = CHUNK) -> list[bytes]:
-    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 # --- timing ---------------------------------------------------------------------------
@@ -263,21 +113,6 @@ def chunked(data: bytes, size: int = CHUNK) -> list[bytes]:
 # process's CPU time only, which a machine busy with other work disturbs less (the time
 # we are descheduled is left out); aiosmtpd runs in this thread too, so it is fair to it.
 clock: Callable[[], float] = time.perf_counter
-
-
-def interleaved(rounds: int, fns: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Durations of ``rounds`` runs of each function, taken in turn (a, b, a, b...).
-
-    Each function times itself and returns seconds. Taking them in turn spreads any load
-    from other processes over all of them alike, which keeps their ratios honest.
-    """
-    for fn in fns.values():
-        fn()  # warm up (imports, caches, first allocations)
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            times[name].append(fn())
-    return times
 
 
 # --- 1. DATA ingest -------------------------------------------------------------------
@@ -335,26 +170,7 @@ def ingest_dotreader(chunks: Sequence[bytes], expect: int, config: ServerConfig)
         max_size=config.max_message_size,
         bare_line_endings=config.bare_line_endings,
     )
-    buf = bytearray()
-    got = 0
-    ended = False
-    start = clock()
-    for chunk in chunks:
-        buf += chunk
-        while True:
-            out = reader.read(buf)
-            if out is None:
-                break
-            if isinstance(out, DotEnd):
-                assert out.problem is None, out
-                ended = True
-                break
-            got += len(out)
-    elapsed = clock() - start
-    assert ended, "no DotEnd"
-    assert got == expect, (got, expect)
-    assert not buf
-    return elapsed
+    return mailcorpus.time_dot_reader(reader, chunks, expect, clock=clock)
 
 
 def replace_limit(wire: bytes) -> float:
@@ -607,16 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clock = time.process_time if args.clock == "process" else time.perf_counter
 
     t_all = time.perf_counter()
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        affinity = os.cpu_count() or 0
-    print(f"mailproto {mailproto.__version__} benchmarks/smtp_core.py")
-    print(
-        f"Python {platform.python_version()} ({platform.python_implementation()}, "
-        f"{sys.platform}, {platform.machine()}); CPUs: {os.cpu_count()} "
-        f"({affinity} usable){_cpu_model()}; load average {_load()}"
-    )
+    mailcorpus.print_banner("smtp_core.py", f"{_cpu_model()}; load average {_load()}")
     clock_name = "time.process_time (CPU)" if args.clock == "process" else "time.perf_counter"
     print(f"Clock: {clock_name}")
 
@@ -727,16 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "-",
         ),
     ]
-    header = ("measurement", "ours", "peer/limit", "ratio", "target")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
-    print()
-    for row in [header, None, *rows]:
-        if row is None:
-            print("  ".join("-" * w for w in widths))
-            continue
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
-        print("  ".join(cells).rstrip())
+    mailcorpus.print_table(("measurement", "ours", "peer/limit", "ratio", "target"), rows)
     spread = ", ".join(
         f"{name} {statistics.median(t) / min(t):.2f}"
         for name, t in [*ingest.items(), *pipelined.items()]

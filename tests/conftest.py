@@ -9,8 +9,8 @@
   output). One process per distinct command line serves the whole session and is always
   terminated at its end; each test sees only the files delivered during it, and fails
   if the sink printed a traceback meanwhile.
-- ``tls_files``: a trustme CA and a server certificate for localhost/127.0.0.1, as PEM
-  files.
+- ``tls_files``: a trustme CA and a server certificate for localhost/127.0.0.1 (with a
+  CommonName, which fetchmail's own name check wants), as PEM files.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ class TLSFiles:
     def client_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca))
 
+    def args(self) -> tuple[str, ...]:
+        """The command-line options that give the examples this certificate."""
+        return ("--tls-cert", str(self.cert), "--tls-key", str(self.key))
+
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> TLSFiles:
@@ -105,7 +109,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
 
     directory = tmp_path_factory.mktemp("tls")
     ca = trustme.CA()
-    server = ca.issue_cert("localhost", "127.0.0.1")
+    server = ca.issue_cert("localhost", "127.0.0.1", common_name="localhost")
     files = TLSFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
     ca.cert_pem.write_to_path(str(files.ca))
     for blob in server.cert_chain_pems:

@@ -20,9 +20,7 @@ import os
 import poplib
 import re
 import shlex
-import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -30,9 +28,12 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import RequireTool, TLSFiles
 
 pytestmark = pytest.mark.interop
 
@@ -149,17 +150,6 @@ def maildir(tmp_path: Path) -> Path:
     return make_maildir(tmp_path / "Maildir", MESSAGES)
 
 
-def unavailable(config: pytest.Config, reason: str) -> NoReturn:
-    """Skip the test for want of a peer, or fail it where interop tests are required
-    (``MAILPROTO_REQUIRE_INTEROP=1``, as ``.ci/run`` sets, or ``--require-interop``)."""
-    required = os.environ.get("MAILPROTO_REQUIRE_INTEROP") == "1" or bool(
-        config.getoption("--require-interop", default=False)
-    )
-    if required:
-        pytest.fail(f"{reason} (interop tests are required here)", pytrace=False)
-    pytest.skip(reason)
-
-
 # --- the server ----------------------------------------------------------------------
 
 
@@ -232,38 +222,6 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 @pytest.fixture
 def server(start_server: StartServer, maildir: Path) -> Server:
     return start_server(maildir)
-
-
-@dataclass(frozen=True)
-class TLS:
-    ca: Path
-    cert: Path
-    key: Path
-
-    def args(self) -> tuple[str, ...]:
-        return ("--tls-cert", str(self.cert), "--tls-key", str(self.key))
-
-    def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca))
-
-
-@pytest.fixture(scope="module")
-def pop3_tls(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> TLS:
-    """A trustme CA and a certificate for localhost and 127.0.0.1 (with a CommonName,
-    which fetchmail's own name check wants)."""
-    try:
-        import trustme
-    except ImportError:
-        unavailable(pytestconfig, "trustme is not installed")
-    directory = tmp_path_factory.mktemp("pop3-tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1", common_name="localhost")
-    tls = TLS(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
-    ca.cert_pem.write_to_path(str(tls.ca))
-    for blob in cert.cert_chain_pems:
-        blob.write_to_path(str(tls.cert), append=True)
-    cert.private_key_pem.write_to_path(str(tls.key))
-    return tls
 
 
 def pop3(server: Server) -> poplib.POP3:
@@ -425,8 +383,8 @@ def test_maildrop_is_locked_while_in_use(server: Server) -> None:
         second.quit()
 
 
-def test_stls(start_server: StartServer, maildir: Path, pop3_tls: TLS) -> None:
-    server = start_server(maildir, *pop3_tls.args())
+def test_stls(start_server: StartServer, maildir: Path, tls_files: TLSFiles) -> None:
+    server = start_server(maildir, *tls_files.args())
     with closing(pop3(server)) as client:
         caps = client.capa()
         assert "STLS" in caps
@@ -436,7 +394,7 @@ def test_stls(start_server: StartServer, maildir: Path, pop3_tls: TLS) -> None:
             client.user(USER)
         client.quit()
     with closing(pop3(server)) as client:
-        assert client.stls(pop3_tls.client_context()).startswith(b"+OK")
+        assert client.stls(tls_files.client_context()).startswith(b"+OK")
         caps = client.capa()
         assert "STLS" not in caps
         assert "USER" in caps
@@ -589,11 +547,11 @@ def test_too_many_errors_end_the_session(server: Server) -> None:
 
 
 def test_stls_refuses_plaintext_pipelined_after_it(
-    start_server: StartServer, maildir: Path, pop3_tls: TLS
+    start_server: StartServer, maildir: Path, tls_files: TLSFiles
 ) -> None:
     """RFC 2595 section 4 / the "STARTTLS command injection" class: a command sent in
     plaintext behind STLS must never be read as if it came over TLS."""
-    server = start_server(maildir, *pop3_tls.args())
+    server = start_server(maildir, *tls_files.args())
     with raw_session(server) as raw:
         raw.send(f"STLS\r\nUSER {USER}\r\n".encode())
         assert raw.line().startswith(b"+OK")
@@ -602,13 +560,6 @@ def test_stls_refuses_plaintext_pipelined_after_it(
 
 
 # --- fetchmail -----------------------------------------------------------------------
-
-
-def need_fetchmail(config: pytest.Config) -> str:
-    found = shutil.which("fetchmail")
-    if found is None:
-        unavailable(config, "fetchmail is not installed")
-    return found
 
 
 @dataclass
@@ -658,8 +609,8 @@ class Fetchmail:
 
 
 @pytest.fixture
-def fetchmail(pytestconfig: pytest.Config, tmp_path: Path) -> Fetchmail:
-    program = need_fetchmail(pytestconfig)
+def fetchmail(require_tool: RequireTool, tmp_path: Path) -> Fetchmail:
+    program = require_tool("fetchmail")
     home, delivered = tmp_path / "fetchmail-home", tmp_path / "delivered"
     home.mkdir(mode=0o700)
     delivered.mkdir()
@@ -706,12 +657,12 @@ def test_fetchmail_keep_with_uidl(fetchmail: Fetchmail, server: Server, maildir:
 
 
 def test_fetchmail_stls(
-    fetchmail: Fetchmail, start_server: StartServer, maildir: Path, pop3_tls: TLS
+    fetchmail: Fetchmail, start_server: StartServer, maildir: Path, tls_files: TLSFiles
 ) -> None:
-    server = start_server(maildir, *pop3_tls.args())
+    server = start_server(maildir, *tls_files.args())
     # fetchmail checks the certificate for "127.0.0.1" as a DNS name, which matches no
     # IP address entry: it is told to expect "localhost" instead.
-    tls = f"sslproto 'tls1.2+' sslcertck sslcertfile \"{pop3_tls.ca}\" sslcommonname localhost"
+    tls = f"sslproto 'tls1.2+' sslcertck sslcertfile \"{tls_files.ca}\" sslcommonname localhost"
     status, log = fetchmail.run(server.port, f"keep fetchall {tls}")  # fetchall: RETR
     assert status == 0, log
     assert "POP3> STLS" in log

@@ -342,7 +342,7 @@ def test_bare_lf_in_data_is_refused(raw: RawClient, sink: Sink) -> None:
 def test_plaintext_pipelined_after_starttls_is_refused(
     start_sink: StartSink, tls_files: TLSFiles
 ) -> None:
-    sink = start_sink("--tls-cert", str(tls_files.cert), "--tls-key", str(tls_files.key))
+    sink = start_sink(*tls_files.args())
     raw = RawClient(sink)
     try:
         raw.hello()
@@ -358,16 +358,7 @@ def test_plaintext_pipelined_after_starttls_is_refused(
 
 
 def tls_auth_sink(start_sink: StartSink, tls_files: TLSFiles) -> Sink:
-    return start_sink(
-        "--tls-cert",
-        str(tls_files.cert),
-        "--tls-key",
-        str(tls_files.key),
-        "--user",
-        USER,
-        "--password",
-        PASSWORD,
-    )
+    return start_sink(*tls_files.args(), "--user", USER, "--password", PASSWORD)
 
 
 def test_starttls_then_auth_plain(start_sink: StartSink, tls_files: TLSFiles) -> None:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from smtp_helpers import pending_of, state_of
 
 from mailproto import NEED_DATA, PAUSED
 from mailproto.sasl import PlainServer, Success, VerifyPassword
@@ -121,16 +122,6 @@ class Transcript:
 # --- the vector parser (independent of mailproto's own grammar) ------------------------
 
 _ENHANCED = re.compile(r"([245]\.[0-9]{1,3}\.[0-9]{1,3})(?: |$)")
-
-
-def pending_of(client: ClientConnection) -> tuple[SMTPEvent | None, ...]:
-    """The client's pending commands, read through a call so that mypy does not narrow."""
-    return client.pending
-
-
-def state_of(conn: ServerConnection | ClientConnection) -> object:
-    """The connection's state, read through a call so that mypy does not narrow it."""
-    return conn.state
 
 
 def _octets(text: str) -> bytes:
