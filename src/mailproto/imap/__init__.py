@@ -8,12 +8,24 @@ SEARCH, LIST...), so each set lives in its own module.
 """
 
 from . import commands, responses
+from ._client import ClientConfig, ClientConnection
 from ._command_codec import (
     CommandParseError,
     format_command,
     format_idle_done,
     parse_command,
     parse_idle_done,
+)
+from ._events import (
+    AppendData,
+    AppendEnded,
+    AppendStarted,
+    AuthChallenge,
+    AuthenticateCancel,
+    AuthenticateResponse,
+    CommandRejected,
+    ConnectionClosed,
+    IdleStarted,
 )
 from ._fragment import Fragmentizer, LiteralAnnouncement, MessageTooLong
 from ._grammar import (
@@ -25,13 +37,30 @@ from ._grammar import (
     dump,
 )
 from ._response_codec import QUIRKS, format_response, parse_response
+from ._server import ServerConfig, ServerConnection
+from ._state import AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED, State
 from ._types import Section, StatusItem, decode_mailbox, encode_mailbox
 
 __all__ = [
+    "AUTHENTICATED",
+    "LOGOUT",
+    "NOT_AUTHENTICATED",
     "QUIRKS",
+    "SELECTED",
+    "AppendData",
+    "AppendEnded",
+    "AppendStarted",
+    "AuthChallenge",
+    "AuthenticateCancel",
+    "AuthenticateResponse",
+    "ClientConfig",
+    "ClientConnection",
     "CommandParseError",
+    "CommandRejected",
+    "ConnectionClosed",
     "Fragment",
     "Fragmentizer",
+    "IdleStarted",
     "LiteralAnnouncement",
     "LiteralFragment",
     "LiteralMode",
@@ -39,6 +68,9 @@ __all__ = [
     "ParseError",
     "Section",
     "SequenceSet",
+    "ServerConfig",
+    "ServerConnection",
+    "State",
     "StatusItem",
     "commands",
     "decode_mailbox",

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
-from .._util import LocalProtocolError
+from .._util import Event, LocalProtocolError
 from ._grammar import MAX_NUMBER, MAX_NUMBER64, SequenceSet
 from ._types import Section, StatusItem
 
@@ -511,7 +511,7 @@ def _code(instance: Any, attribute: Any, value: Any) -> None:
         raise _fail(f"not a response code: {value!r}")
 
 
-class Response:
+class Response(Event):
     """Base class of every IMAP response."""
 
     __slots__ = ()
