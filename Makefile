@@ -33,6 +33,8 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/smtp_core.py
+	$(BIN)/python benchmarks/pop3_core.py
+	$(BIN)/python benchmarks/imap_core.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage
