@@ -251,7 +251,14 @@ class _Reader:
         if name == "BADCHARSET":
             charsets: list[bytes] = []
             if p.maybe(b" "):
-                charsets = p.parens(_charset, allow_empty=False)
+                if p.peek_is(b"("):
+                    charsets = p.parens(_charset, allow_empty=False)
+                else:
+                    # "[BADCHARSET UTF-8]" (RFC 9051 6.4.4.4): the generic
+                    # atom [SP 1*<TEXT-CHAR except "]">] form of resp-text-code.
+                    charsets.append(_charset(p))
+                    while p.maybe(b" "):
+                        charsets.append(_charset(p))
             return r.BadCharset(charsets=tuple(charsets))
         if name == "CAPABILITY":
             return r.CapabilityCode(capabilities=self.capabilities(need_one=True))
@@ -362,6 +369,7 @@ class _Reader:
         mailbox = self.mailbox()
         childinfo: tuple[bytes, ...] | None = None
         oldname: str | None = None
+        extended: list[tuple[bytes, r.ListExtValue]] = []
         if p.maybe(b" "):
             p.open()
             first = True
@@ -370,7 +378,8 @@ class _Reader:
                     p.sp()
                 first = False
                 start = p.pos
-                tag = p.astring().upper()
+                raw_tag = p.astring()
+                tag = raw_tag.upper()
                 p.sp()
                 if tag == b"CHILDINFO" and childinfo is None:
                     childinfo = tuple(p.parens(Parser.string, allow_empty=False))
@@ -378,8 +387,10 @@ class _Reader:
                     p.open()
                     oldname = self.mailbox()
                     p.close()
+                elif tag in (b"CHILDINFO", b"OLDNAME") or not raw_tag:
+                    raise ParseError(f"repeated LIST extended data {tag!r}", start)
                 else:
-                    raise ParseError(f"unknown or repeated LIST extended data {tag!r}", start)
+                    extended.append((raw_tag, _list_ext_val(p)))
             p.close()
         cls = r.List if word == b"LIST" else r.Lsub
         return cls(
@@ -388,6 +399,7 @@ class _Reader:
             mailbox=mailbox,
             childinfo=childinfo,
             oldname=oldname,
+            extended=tuple(extended),
         )
 
     def status_data(self, word: bytes) -> r.Response:
@@ -1004,6 +1016,34 @@ class _Reader:
         return self.nstring()
 
 
+def _list_ext_val(p: Parser) -> r.ListExtValue:
+    """tagged-ext-val = tagged-ext-simple / "(" [tagged-ext-comp] ")" (RFC 9051)."""
+    if p.peek_is(b"("):
+        p.open()
+        items = () if p.peek_is(b")") else _list_ext_comps(p)
+        p.close()
+        return items
+    m = r._LIST_EXT_SIMPLE.match(p.data, p.pos)
+    if m is None:
+        raise p.fail("a sequence set, a number or a parenthesized list")
+    p.pos = m.end()
+    return m.group()
+
+
+def _list_ext_comps(p: Parser) -> tuple[r.ListExtValue, ...]:
+    """tagged-ext-comp = astring / tagged-ext-comp *(SP tagged-ext-comp) / "(" ... ")"."""
+    out: list[r.ListExtValue] = []
+    while True:
+        if p.peek_is(b"("):
+            p.open()
+            out.append(_list_ext_comps(p))
+            p.close()
+        else:
+            out.append(p.astring())
+        if not p.maybe(b" "):
+            return tuple(out)
+
+
 def _charset(p: Parser) -> bytes:
     if p.peek() == 0x22:
         return p.quoted()
@@ -1183,18 +1223,37 @@ def _w_listing(e: Encoder, resp: r.List | r.Lsub) -> None:
     _w_delimiter(e, resp.delimiter)
     e.sp()
     _w_mailbox(e, resp.mailbox)
-    if resp.childinfo is None and resp.oldname is None:
+    if resp.childinfo is None and resp.oldname is None and not resp.extended:
         return
     e.raw(b" (")
+    first = True
     if resp.childinfo is not None:
         e.raw(b'"CHILDINFO" ').parens(resp.childinfo, Encoder.quoted_or_literal)
-        if resp.oldname is not None:
-            e.sp()
+        first = False
     if resp.oldname is not None:
+        if not first:
+            e.sp()
+        first = False
         e.raw(b'"OLDNAME" (')
         _w_mailbox(e, resp.oldname)
         e.raw(b")")
+    for tag, value in resp.extended:
+        if not first:
+            e.sp()
+        first = False
+        e.astring(tag).sp()
+        if isinstance(value, bytes):
+            e.raw(value)
+        else:
+            e.parens(value, _w_list_ext_comp)
     e.raw(b")")
+
+
+def _w_list_ext_comp(e: Encoder, value: r.ListExtValue) -> None:
+    if isinstance(value, bytes):
+        e.astring(value)
+    else:
+        e.parens(value, _w_list_ext_comp)
 
 
 def _w_status(e: Encoder, resp: r.Status) -> None:

@@ -79,6 +79,7 @@ __all__ = [
     "InternalDate",
     "Limit",
     "List",
+    "ListExtValue",
     "Lsub",
     "MailboxIdCode",
     "ModSeq",
@@ -614,6 +615,41 @@ def _check_delimiter(value: str | None) -> None:
         raise _fail(f"a hierarchy delimiter is one ASCII character or None: {value!r}")
 
 
+# A LIST extended data value (RFC 9051 tagged-ext-val): at the top level a bare
+# sequence set or number (bytes matching _LIST_EXT_SIMPLE) or a parenthesized list; in a
+# list, strings (bytes) and non-empty parenthesized lists.
+ListExtValue: TypeAlias = "bytes | tuple[ListExtValue, ...]"
+_SEQ_RANGE = rb"(?:[0-9]+|\*)(?::(?:[0-9]+|\*))?"
+_LIST_EXT_SIMPLE = re.compile(rb"\$|" + _SEQ_RANGE + rb"(?:," + _SEQ_RANGE + rb")*")
+
+
+def _check_list_ext_comp(value: object, depth: int) -> None:
+    if depth > 32:
+        raise _fail("LIST extended data nested too deeply")
+    if isinstance(value, tuple) and value:
+        for v in value:
+            _check_list_ext_comp(v, depth + 1)
+        return
+    _check_bytes(value, "a LIST extended data string")
+
+
+def _check_list_extended(value: object) -> None:
+    if not isinstance(value, tuple):
+        raise _fail("LIST extended data is a tuple of (tag, value) pairs")
+    for item in value:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise _fail(f"LIST extended data holds (tag, value) pairs: {item!r}")
+        tag, val = item
+        _check_bytes(tag, "a LIST extended data tag")
+        if not tag or tag.upper() in (b"CHILDINFO", b"OLDNAME"):
+            raise _fail(f"not a LIST extended data tag for `extended`: {tag!r}")
+        if isinstance(val, tuple):
+            for v in val:
+                _check_list_ext_comp(v, 1)
+        elif not isinstance(val, bytes) or _LIST_EXT_SIMPLE.fullmatch(val) is None:
+            raise _fail(f"a LIST extended value is a sequence set, a number or a tuple: {val!r}")
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class _Listing(Response):
     attributes: tuple[str, ...]
@@ -621,6 +657,8 @@ class _Listing(Response):
     mailbox: str
     childinfo: tuple[bytes, ...] | None = None
     oldname: str | None = None
+    # other extended data items (RFC 9051 mbox-list-extended), in order: (tag, value)
+    extended: tuple[tuple[bytes, ListExtValue], ...] = ()
 
     def __attrs_post_init__(self) -> None:
         _check_flags(self.attributes)
@@ -633,13 +671,15 @@ class _Listing(Response):
                 _check_bytes(opt, "a CHILDINFO option")
         if self.oldname is not None:
             _check_mailbox(self.oldname)
+        _check_list_extended(self.extended)
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class List(_Listing):
-    """``* LIST (attributes) delimiter mailbox [(CHILDINFO (...) OLDNAME (...))]``.
+    """``* LIST (attributes) delimiter mailbox [(CHILDINFO (...) OLDNAME (...) ...)]``.
 
     Attributes include the RFC 6154 SPECIAL-USE ones (``\\Sent``, ``\\Trash``...).
+    Extended data items other than CHILDINFO and OLDNAME go in ``extended``.
     """
 
 

@@ -483,7 +483,7 @@ def test_unknown_quirk_is_refused() -> None:
         b"* 1 FETCH (UID 1",
         b"* 1 FETCH (UID 1) x",
         b'* LIST () "ab" x',
-        b'* LIST () "/" x ("FOO" (x))',
+        b'* LIST () "/" x ("FOO" "bar")',  # tagged-ext-val is not a bare string
         b'* LIST () "/" x ("CHILDINFO" ("A") "CHILDINFO" ("B"))',
         b'* LIST () "/" &Jjo',
         b"* STATUS x (BOGUS 1)",
