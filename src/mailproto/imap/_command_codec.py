@@ -12,11 +12,13 @@ fragment, and a client sends the `LiteralFragment` after it only once the server
 answered "+". With ``literal_plus`` literals are non-synchronizing (``{n+}``); with
 ``utf8`` UTF-8 goes in quoted strings and mailbox names are UTF-8, not modified UTF-7.
 
-Writing picks one spelling for each value, so a parsed command re-serialises to the
-same bytes when the input used those spellings: strings as atoms when they can be
-(mailbox names, LOGIN arguments) except search strings, which are always quoted; a
-single LIST pattern without parentheses; STORE flags in parentheses; dates as "1-Feb-1994"
-and date-times with a space-padded day; keywords in upper case.
+A parsed command carries its `Spelling` (see _grammar), so it re-serialises to the bytes
+it was read from: keywords in the case they were sent, strings quoted or as literals as
+they were, INBOX as it was spelled, STORE flags with or without parentheses. A command
+built in code (or written with ``as_parsed=False``) gets the canonical spelling: strings
+as atoms when they can be (mailbox names, LOGIN arguments) except search strings, which
+are quoted; a single LIST pattern without parentheses; STORE flags in parentheses; dates
+as "1-Feb-1994" and date-times with a space-padded day; keywords in upper case.
 
 `parse_idle_done` and `format_idle_done` read and write the "DONE" line that ends IDLE.
 """
@@ -31,7 +33,7 @@ from collections.abc import Callable
 
 from .._util import LocalProtocolError
 from . import _commands as c
-from ._grammar import Encoder, Fragment, ParseError, Parser
+from ._grammar import Encoder, Fragment, ParseError, Parser, format_date_time
 from ._search import (
     SearchKey,
     parse_search_key,
@@ -39,7 +41,14 @@ from ._search import (
     write_search_key,
     write_sequence_set,
 )
-from ._types import Section, decode_mailbox, encode_mailbox, parse_partial, parse_section
+from ._types import (
+    Section,
+    decode_mailbox,
+    encode_mailbox,
+    parse_partial,
+    parse_section,
+    write_section,
+)
 
 __all__ = [
     "CommandParseError",
@@ -54,7 +63,7 @@ _LIST_CHARS = re.compile(rb"[^(){ \x00-\x1f\x7f\"\\\x80-\xff]+")
 _ASTRING_ATOM = re.compile(rb"[^(){ \x00-\x1f\x7f%*\"\\\x80-\xff]+")
 _FETCH_NAME = re.compile(rb"[A-Za-z0-9.]+")
 _BASE64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_WORD = re.compile(rb"[A-Z][A-Z0-9.]*")
 
 
 class CommandParseError(ParseError):
@@ -83,9 +92,12 @@ class _Reader:
         start = self.p.pos
         raw = self.p.astring()
         try:
-            return decode_mailbox(raw, utf8=self.utf8)
+            name = decode_mailbox(raw, utf8=self.utf8)
         except ValueError as exc:
             raise ParseError(f"bad mailbox name: {exc}", start) from None
+        if name == "INBOX":
+            self.p.note_inbox(raw)
+        return name
 
     def pattern(self) -> str:
         start = self.p.pos
@@ -116,11 +128,11 @@ def parse_command(data: bytes, *, utf8: bool = False) -> c.Command:
     try:
         p.sp()
         r = _Reader(p, tag, utf8)
-        name = p.atom().upper()
+        name = p.keyword()
         if name == b"UID":
             p.sp()
             r.uid = True
-            name = p.atom().upper()
+            name = p.keyword()
             parse = _UID_COMMANDS.get(name)
             if parse is None:
                 raise ParseError(f"unknown UID command {name.decode('ascii')!r}", p.pos)
@@ -137,6 +149,9 @@ def parse_command(data: bytes, *, utf8: bool = False) -> c.Command:
     except ParseError as exc:
         message = str(exc).rsplit(" (at octet ", 1)[0]
         raise CommandParseError(message, exc.pos, tag) from None
+    spelling = p.spelling()
+    if spelling is not None:
+        object.__setattr__(cmd, "spelling", spelling)
     return cmd
 
 
@@ -216,7 +231,7 @@ def _parse_select(cls: type[c.Select | c.Examine]) -> Callable[[_Reader], c.Comm
             p.open()
             while True:
                 start = p.pos
-                word = p.atom().upper()
+                word = p.keyword()
                 if word == b"CONDSTORE" and not condstore:
                     condstore = True
                 elif word == b"QRESYNC" and qresync is None:
@@ -275,7 +290,7 @@ def _parse_rename(r: _Reader) -> c.Command:
 
 
 def _upper_atom(p: Parser) -> str:
-    return p.atom().upper().decode("ascii")
+    return p.keyword().decode("ascii")
 
 
 def _parse_list(r: _Reader) -> c.Command:
@@ -293,6 +308,8 @@ def _parse_list(r: _Reader) -> c.Command:
         while p.maybe(b" "):
             patterns.append(r.pattern())
         p.close()
+        if len(patterns) == 1:
+            p.note_form("list-pattern-parens")
     else:
         patterns = [r.pattern()]
     returns: list[str | c.ListReturnStatus] | None = None
@@ -369,7 +386,12 @@ def _parse_expunge(r: _Reader) -> c.Command:
 
 
 def _parse_charset(p: Parser) -> str:
-    raw = p.quoted() if p.peek() == 0x22 else p.atom()
+    if p.peek() == 0x22:
+        raw = p.quoted()
+        if _ASTRING_ATOM.fullmatch(raw) is not None:
+            p.note_string(raw, "quoted")
+    else:
+        raw = p.atom()
     return raw.decode("ascii", "replace")
 
 
@@ -412,6 +434,7 @@ def _parse_fetch(r: _Reader) -> c.Command:
         for macro in (b"ALL", b"FAST", b"FULL"):
             end = p.pos + len(macro)
             if p.data[p.pos : end].upper() == macro and p.data[end : end + 1] in (b"", b" "):
+                p.note_word(macro, p.data[p.pos : end])
                 p.pos = end
                 items = macro.decode("ascii")
                 break
@@ -423,7 +446,7 @@ def _parse_fetch(r: _Reader) -> c.Command:
         p.open()
         while True:
             start = p.pos
-            word = p.atom().upper()
+            word = p.keyword()
             if word == b"CHANGEDSINCE" and changedsince is None:
                 p.sp()
                 changedsince = p.number64()
@@ -470,7 +493,7 @@ def _parse_fetch_item(p: Parser) -> c.FetchItem:
     m = _FETCH_NAME.match(p.data, p.pos)
     if m is None:
         raise p.fail("a fetch item")
-    name = m.group().upper().decode("ascii")
+    name = p.upper(m.group()).decode("ascii")
     p.pos = m.end()
     bracket = p.peek() == 0x5B  # "["
     if name in ("BODY", "BODY.PEEK") and (bracket or name == "BODY.PEEK"):
@@ -493,6 +516,7 @@ def _parse_fetch_item(p: Parser) -> c.FetchItem:
 def _parse_flags(p: Parser) -> list[str]:
     if p.peek() == 0x28:
         return p.parens(Parser.flag)
+    p.note_form("store-bare-flags")
     flags = [p.flag()]
     while p.maybe(b" "):
         flags.append(p.flag())
@@ -561,7 +585,7 @@ def _parse_sort(r: _Reader) -> c.Command:
 def _parse_thread(r: _Reader) -> c.Command:
     p = r.p
     p.sp()
-    algorithm = p.atom().decode("ascii")
+    algorithm = p.keyword().decode("ascii")
     p.sp()
     charset = _parse_charset(p)
     p.sp()
@@ -658,17 +682,20 @@ _UID_COMMANDS = {
 
 
 def format_command(
-    cmd: c.Command, *, literal_plus: bool = False, utf8: bool = False
+    cmd: c.Command, *, literal_plus: bool = False, utf8: bool = False, as_parsed: bool = True
 ) -> list[Fragment]:
     """The wire form of ``cmd``, split into fragments at literals.
 
     ``literal_plus``: use non-synchronizing literals (LITERAL+, or LITERAL- when small).
     ``utf8``: UTF-8 in quoted strings and mailbox names (IMAP4rev2 / UTF8=ACCEPT).
+    ``as_parsed``: a parsed command is written as it was spelled (its ``spelling``);
+    False writes the canonical spelling instead.
     """
-    e = Encoder(literal_plus=literal_plus, utf8=utf8)
+    spelling = cmd.spelling if as_parsed else None
+    e = Encoder(literal_plus=literal_plus, utf8=utf8, spelling=spelling)
     e.raw(cmd.tag.encode("ascii")).sp()
     if getattr(cmd, "uid", False):
-        e.raw(b"UID ")
+        e.word(b"UID").sp()
     writer = _WRITERS[type(cmd)]
     writer(e, cmd, utf8)
     return e.finish()
@@ -680,27 +707,22 @@ def format_idle_done() -> list[Fragment]:
 
 
 def _mailbox(e: Encoder, name: str, utf8: bool) -> None:
-    e.astring(encode_mailbox(name, utf8=utf8))
+    if name == "INBOX" and e.spelling is not None and e.spelling.inbox:
+        e.astring(e.inbox())
+    else:
+        e.astring(encode_mailbox(name, utf8=utf8))
 
 
 def _pattern(e: Encoder, name: str, utf8: bool) -> None:
     raw = encode_mailbox(name, utf8=utf8)
-    if _LIST_CHARS.fullmatch(raw) is not None:
+    if _LIST_CHARS.fullmatch(raw) is not None and not e.spelled_string(raw):
         e.raw(raw)
     else:
         e.quoted_or_literal(raw)
 
 
-def _date_time(d: datetime.datetime) -> bytes:
-    offset = d.utcoffset()
-    assert offset is not None
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    hh, mm = divmod(abs(minutes), 60)
-    return (
-        f'"{d.day:2d}-{_MONTHS[d.month - 1]}-{d.year:04d} '
-        f'{d.hour:02d}:{d.minute:02d}:{d.second:02d} {sign}{hh:02d}{mm:02d}"'
-    ).encode("ascii")
+def _charset(e: Encoder, charset: str) -> None:
+    e.astring(charset.encode("ascii", "replace"))
 
 
 def _flag_list(e: Encoder, flags: tuple[str, ...]) -> None:
@@ -708,7 +730,18 @@ def _flag_list(e: Encoder, flags: tuple[str, ...]) -> None:
 
 
 def _atom_list(e: Encoder, words: tuple[str, ...]) -> None:
-    e.raw(b"(" + " ".join(words).encode("ascii") + b")")
+    """A parenthesized list of keywords (and numbers), spelled as parsed."""
+    e.raw(b"(")
+    for i, word in enumerate(words):
+        if i:
+            e.sp()
+        _words(e, word)
+    e.raw(b")")
+
+
+def _words(e: Encoder, text: str) -> None:
+    # "REVERSE DATE", "STATUS (MESSAGES UNSEEN)", "STORAGE 512": keywords and numbers.
+    e.raw(_WORD.sub(lambda m: e.spelled_word(m.group()), text.encode("ascii")))
 
 
 def _search_keys(e: Encoder, keys: tuple[SearchKey, ...]) -> None:
@@ -720,7 +753,7 @@ def _search_keys(e: Encoder, keys: tuple[SearchKey, ...]) -> None:
 
 def _w_nothing(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
     def write(e: Encoder, cmd: c.Command, utf8: bool) -> None:
-        e.raw(name)
+        e.word(name)
 
     return write
 
@@ -728,7 +761,7 @@ def _w_nothing(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
 def _w_one_mailbox(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
     def write(e: Encoder, cmd: c.Command, utf8: bool) -> None:
         assert isinstance(cmd, c.Delete | c.Subscribe | c.Unsubscribe | c.GetQuotaRoot)
-        e.raw(name).sp()
+        e.word(name).sp()
         _mailbox(e, cmd.mailbox, utf8)
 
     return write
@@ -736,25 +769,25 @@ def _w_one_mailbox(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
 
 def _w_authenticate(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Authenticate)
-    e.raw(b"AUTHENTICATE ").raw(cmd.mechanism.encode("ascii"))
+    e.word(b"AUTHENTICATE").sp().raw(cmd.mechanism.encode("ascii"))
     if cmd.initial_response is not None:
         e.sp().raw(binascii.b2a_base64(cmd.initial_response, newline=False) or b"=")
 
 
 def _w_login(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Login)
-    e.raw(b"LOGIN ").astring(cmd.username).sp().astring(cmd.password)
+    e.word(b"LOGIN").sp().astring(cmd.username).sp().astring(cmd.password)
 
 
 def _w_enable(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Enable)
-    e.raw(b"ENABLE ").raw(" ".join(cmd.capabilities).encode("ascii"))
+    e.word(b"ENABLE").sp().raw(" ".join(cmd.capabilities).encode("ascii"))
 
 
 def _w_select(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
     def write(e: Encoder, cmd: c.Command, utf8: bool) -> None:
         assert isinstance(cmd, c.Select | c.Examine)
-        e.raw(name).sp()
+        e.word(name).sp()
         _mailbox(e, cmd.mailbox, utf8)
         params = []
         if cmd.condstore:
@@ -768,24 +801,26 @@ def _w_select(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
                 value += b" (%s %s)" % (q.seq_match[0].to_bytes(), q.seq_match[1].to_bytes())
             params.append(value + b")")
         if params:
-            e.raw(b" (" + b" ".join(params) + b")")
+            e.raw(b" (")
+            _words(e, b" ".join(params).decode("ascii"))
+            e.raw(b")")
 
     return write
 
 
 def _w_create(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Create)
-    e.raw(b"CREATE ")
+    e.word(b"CREATE").sp()
     _mailbox(e, cmd.mailbox, utf8)
     if cmd.special_use is not None:
-        e.raw(b" (USE ")
+        e.raw(b" (").word(b"USE").sp()
         _flag_list(e, cmd.special_use)
         e.raw(b")")
 
 
 def _w_rename(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Rename)
-    e.raw(b"RENAME ")
+    e.word(b"RENAME").sp()
     _mailbox(e, cmd.mailbox, utf8)
     e.sp()
     _mailbox(e, cmd.new_name, utf8)
@@ -793,13 +828,13 @@ def _w_rename(e: Encoder, cmd: c.Command, utf8: bool) -> None:
 
 def _w_list(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.List)
-    e.raw(b"LIST ")
+    e.word(b"LIST").sp()
     if cmd.selection is not None:
         _atom_list(e, cmd.selection)
         e.sp()
     _mailbox(e, cmd.reference, utf8)
     e.sp()
-    if len(cmd.patterns) == 1:
+    if len(cmd.patterns) == 1 and not e.spelled("list-pattern-parens"):
         _pattern(e, cmd.patterns[0], utf8)
     else:
         e.parens(cmd.patterns, lambda enc, name: _pattern(enc, name, utf8))
@@ -810,13 +845,13 @@ def _w_list(e: Encoder, cmd: c.Command, utf8: bool) -> None:
                 words.append("STATUS (" + " ".join(option.items) + ")")
             else:
                 words.append(option)
-        e.raw(b" RETURN ")
+        e.sp().word(b"RETURN").sp()
         _atom_list(e, tuple(words))
 
 
 def _w_lsub(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Lsub)
-    e.raw(b"LSUB ")
+    e.word(b"LSUB").sp()
     _mailbox(e, cmd.reference, utf8)
     e.sp()
     _pattern(e, cmd.pattern, utf8)
@@ -824,7 +859,7 @@ def _w_lsub(e: Encoder, cmd: c.Command, utf8: bool) -> None:
 
 def _w_status(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Status)
-    e.raw(b"STATUS ")
+    e.word(b"STATUS").sp()
     _mailbox(e, cmd.mailbox, utf8)
     e.sp()
     _atom_list(e, cmd.items)
@@ -832,7 +867,7 @@ def _w_status(e: Encoder, cmd: c.Command, utf8: bool) -> None:
 
 def _w_append(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Append)
-    e.raw(b"APPEND ")
+    e.word(b"APPEND").sp()
     _mailbox(e, cmd.mailbox, utf8)
     for message in cmd.messages:
         e.sp()
@@ -840,13 +875,13 @@ def _w_append(e: Encoder, cmd: c.Command, utf8: bool) -> None:
             _flag_list(e, message.flags)
             e.sp()
         if message.internal_date is not None:
-            e.raw(_date_time(message.internal_date)).sp()
+            e.word(format_date_time(message.internal_date)).sp()
         e.literal(message.message, "binary" if message.binary else None)
 
 
 def _w_expunge(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Expunge)
-    e.raw(b"EXPUNGE")
+    e.word(b"EXPUNGE")
     if cmd.sequence_set is not None:
         e.sp()
         write_sequence_set(e, cmd.sequence_set)
@@ -854,13 +889,15 @@ def _w_expunge(e: Encoder, cmd: c.Command, utf8: bool) -> None:
 
 def _w_search(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Search)
-    e.raw(b"SEARCH ")
+    e.word(b"SEARCH").sp()
     if cmd.return_options is not None:
-        e.raw(b"RETURN ")
+        e.word(b"RETURN").sp()
         _atom_list(e, cmd.return_options)
         e.sp()
     if cmd.charset is not None:
-        e.raw(b"CHARSET ").raw(cmd.charset.encode("ascii")).sp()
+        e.word(b"CHARSET").sp()
+        _charset(e, cmd.charset)
+        e.sp()
     _search_keys(e, cmd.criteria)
 
 
@@ -871,26 +908,28 @@ def _partial(e: Encoder, partial: tuple[int, int] | None) -> None:
 
 def _fetch_item(e: Encoder, item: c.FetchItem) -> None:
     if isinstance(item, c.FetchAttr):
-        e.raw(item.name.encode("ascii"))
+        e.word(item.name.encode("ascii"))
     elif isinstance(item, c.FetchBody):
-        e.raw(b"BODY.PEEK[" if item.peek else b"BODY[")
-        e.raw(item.section.to_bytes() + b"]")
+        e.word(b"BODY.PEEK" if item.peek else b"BODY").raw(b"[")
+        write_section(e, item.section)
+        e.raw(b"]")
         _partial(e, item.partial)
     elif isinstance(item, c.FetchBinary):
-        e.raw(b"BINARY.PEEK[" if item.peek else b"BINARY[")
-        e.raw(b".".join(b"%d" % n for n in item.part) + b"]")
+        e.word(b"BINARY.PEEK" if item.peek else b"BINARY")
+        e.raw(b"[" + b".".join(b"%d" % n for n in item.part) + b"]")
         _partial(e, item.partial)
     else:
-        e.raw(b"BINARY.SIZE[" + b".".join(b"%d" % n for n in item.part) + b"]")
+        e.word(b"BINARY.SIZE")
+        e.raw(b"[" + b".".join(b"%d" % n for n in item.part) + b"]")
 
 
 def _w_fetch(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Fetch)
-    e.raw(b"FETCH ")
+    e.word(b"FETCH").sp()
     write_sequence_set(e, cmd.sequence_set)
     e.sp()
     if isinstance(cmd.items, str):
-        e.raw(cmd.items.encode("ascii"))
+        e.word(cmd.items.encode("ascii"))
     elif isinstance(cmd.items, tuple):
         e.parens(cmd.items, _fetch_item)
     else:
@@ -901,24 +940,31 @@ def _w_fetch(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     if cmd.vanished:
         modifiers.append(b"VANISHED")
     if modifiers:
-        e.raw(b" (" + b" ".join(modifiers) + b")")
+        e.raw(b" (")
+        _words(e, b" ".join(modifiers).decode("ascii"))
+        e.raw(b")")
 
 
 def _w_store(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Store)
-    e.raw(b"STORE ")
+    e.word(b"STORE").sp()
     write_sequence_set(e, cmd.sequence_set)
     if cmd.unchangedsince is not None:
-        e.raw(b" (UNCHANGEDSINCE %d)" % cmd.unchangedsince)
-    e.raw({"set": b" FLAGS", "add": b" +FLAGS", "remove": b" -FLAGS"}[cmd.action])
-    e.raw(b".SILENT " if cmd.silent else b" ")
-    _flag_list(e, cmd.flags)
+        e.raw(b" (").word(b"UNCHANGEDSINCE").raw(b" %d)" % cmd.unchangedsince)
+    e.raw({"set": b" ", "add": b" +", "remove": b" -"}[cmd.action]).word(b"FLAGS")
+    if cmd.silent:
+        e.word(b".SILENT")
+    e.sp()
+    if cmd.flags and e.spelled("store-bare-flags"):
+        e.raw(" ".join(cmd.flags).encode("ascii"))
+    else:
+        _flag_list(e, cmd.flags)
 
 
 def _w_copy_move(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
     def write(e: Encoder, cmd: c.Command, utf8: bool) -> None:
         assert isinstance(cmd, c.Copy | c.Move)
-        e.raw(name).sp()
+        e.word(name).sp()
         write_sequence_set(e, cmd.sequence_set)
         e.sp()
         _mailbox(e, cmd.mailbox, utf8)
@@ -928,36 +974,39 @@ def _w_copy_move(name: bytes) -> Callable[[Encoder, c.Command, bool], None]:
 
 def _w_sort(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Sort)
-    e.raw(b"SORT ")
+    e.word(b"SORT").sp()
     _atom_list(e, tuple(("REVERSE " if s.reverse else "") + s.key for s in cmd.criteria))
-    e.sp().raw(cmd.charset.encode("ascii")).sp()
+    e.sp()
+    _charset(e, cmd.charset)
+    e.sp()
     _search_keys(e, cmd.search)
 
 
 def _w_thread(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Thread)
-    e.raw(b"THREAD ").raw(cmd.algorithm.encode("ascii")).sp()
-    e.raw(cmd.charset.encode("ascii")).sp()
+    e.word(b"THREAD").sp().word(cmd.algorithm.encode("ascii")).sp()
+    _charset(e, cmd.charset)
+    e.sp()
     _search_keys(e, cmd.search)
 
 
 def _w_id(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Id)
-    e.raw(b"ID ")
+    e.word(b"ID").sp()
     if cmd.parameters is None:
-        e.raw(b"NIL")
+        e.word(b"NIL")
         return
     e.parens(cmd.parameters, lambda enc, pair: enc.quoted_or_literal(pair[0]).sp().nstring(pair[1]))
 
 
 def _w_getquota(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.GetQuota)
-    e.raw(b"GETQUOTA ").astring(cmd.root)
+    e.word(b"GETQUOTA").sp().astring(cmd.root)
 
 
 def _w_setquota(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.SetQuota)
-    e.raw(b"SETQUOTA ").astring(cmd.root).sp()
+    e.word(b"SETQUOTA").sp().astring(cmd.root).sp()
     _atom_list(e, tuple(f"{name} {limit}" for name, limit in cmd.limits))
 
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import attrs
 
 from .._util import Event, LocalProtocolError
-from ._grammar import MAX_NUMBER, MAX_NUMBER64, SequenceSet
+from ._grammar import MAX_NUMBER, MAX_NUMBER64, SequenceSet, Spelling
 from ._search import SearchKey, SeqSet, _check_seqset
 from ._types import Section, StatusItem
 
@@ -223,6 +223,9 @@ class Command(Event):
     """Base class of the IMAP commands: each has a ``tag``. Build the subclasses only."""
 
     tag: str = attrs.field(validator=_check_tag)
+    # How the command was spelled when parsed (case, quoting, literals): no part of its
+    # value, but format_command writes it back the same way.
+    spelling: Spelling | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_pre_init__(self) -> None:
         if type(self) is Command or type(self).__name__.startswith("_"):

@@ -16,6 +16,14 @@ them into ``BAD`` (server) or a protocol error (client).
 representation of a string (atom, quoted, literal) and splitting the output into
 `Fragment`s at literals, because a client must wait for the server's "+" before it sends
 a synchronizing literal.
+
+IMAP often lets a sender spell one value several ways (``"INBOX"``, ``INBOX``, ``inbox``,
+``{5}`` CRLF ``INBOX``). While it reads, the `Parser` notes every spelling that differs
+from the one the `Encoder` would choose, and the codecs hang that `Spelling` on the value
+they return. It takes no part in equality, and an encoder given it writes the same
+spelling back, so a parsed message re-serialises to the octets it was read from. A
+spelling is only ever a choice between equivalent legal forms, so a value edited after
+parsing is still written correctly.
 """
 
 from __future__ import annotations
@@ -40,11 +48,16 @@ __all__ = [
     "ParseError",
     "Parser",
     "SequenceSet",
+    "Spelling",
+    "StringForm",
     "dump",
+    "format_date",
+    "format_date_time",
 ]
 
 T = TypeVar("T")
 LiteralMode = TypingLiteral["sync", "nonsync", "binary"]
+StringForm = TypingLiteral["atom", "quoted", "literal", "literal+"]
 
 # RFC 9051 9: ATOM-CHAR = <any CHAR except atom-specials>
 # atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials /
@@ -74,6 +87,24 @@ _DATE_TIME = re.compile(
 )
 MAX_NUMBER = 4294967295  # number = 1*DIGIT, unsigned 32-bit
 MAX_NUMBER64 = 9223372036854775807  # number64 (RFC 9051), mod-sequence-value (RFC 7162)
+# Literals longer than this are not noted in a Spelling: their octets would be a dict key.
+_SPELL_LIMIT = 4096
+
+
+@attrs.frozen(slots=True)
+class Spelling:
+    """How a parsed message spelled what IMAP lets it spell more than one way.
+
+    Only the choices that differ from the `Encoder`'s own are kept: ``words`` maps a
+    keyword in upper case to its spelling (``b"FETCH"`` to ``b"fetch"``), ``strings`` a
+    string's octets to the form it was sent in, ``forms`` names structural choices (a
+    bare STORE flag list, say), and ``inbox`` is how each INBOX was spelled, in order.
+    """
+
+    words: dict[bytes, bytes] = attrs.field(factory=dict)
+    strings: dict[bytes, StringForm] = attrs.field(factory=dict)
+    forms: frozenset[str] = frozenset()
+    inbox: tuple[bytes, ...] = ()
 
 
 class ParseError(Exception):
@@ -194,13 +225,62 @@ class SequenceSet:
 class Parser:
     """Reads IMAP tokens from ``data`` starting at ``pos``; literals are inline."""
 
-    __slots__ = ("data", "depth", "max_depth", "pos")
+    __slots__ = ("data", "depth", "forms", "inbox", "max_depth", "pos", "strings", "words")
 
     def __init__(self, data: bytes, pos: int = 0, *, max_depth: int = 64) -> None:
         self.data = data
         self.pos = pos
         self.depth = 0
         self.max_depth = max_depth
+        # What was spelled unlike the Encoder would: see `Spelling`.
+        self.words: dict[bytes, bytes] | None = None
+        self.strings: dict[bytes, StringForm] | None = None
+        self.forms: set[str] | None = None
+        self.inbox: list[bytes] | None = None
+
+    def spelling(self) -> Spelling | None:
+        """The spellings noted so far, or None when everything was canonical."""
+        inbox = self.inbox
+        if inbox is not None and all(sent == b"INBOX" for sent in inbox):
+            inbox = None
+        if self.words is None and self.strings is None and self.forms is None and not inbox:
+            return None
+        return Spelling(
+            words=self.words or {},
+            strings=self.strings or {},
+            forms=frozenset(self.forms or ()),
+            inbox=tuple(inbox or ()),
+        )
+
+    def note_inbox(self, sent: bytes) -> None:
+        """A mailbox name that means INBOX was spelled ``sent``."""
+        if self.inbox is None:
+            self.inbox = []
+        self.inbox.append(sent)
+
+    def note_word(self, word: bytes, sent: bytes) -> None:
+        """``word`` (upper case) was sent as ``sent``."""
+        if sent != word:
+            if self.words is None:
+                self.words = {}
+            self.words[word] = sent
+
+    def note_string(self, value: bytes, form: StringForm) -> None:
+        if self.strings is None:
+            self.strings = {}
+        self.strings[value] = form
+
+    def note_form(self, name: str) -> None:
+        if self.forms is None:
+            self.forms = set()
+        self.forms.add(name)
+
+    def upper(self, word: bytes) -> bytes:
+        """``word`` in upper case, noting its spelling."""
+        up = word.upper()
+        if up != word:
+            self.note_word(up, word)
+        return up
 
     def fail(self, expected: str) -> ParseError:
         got = self.data[self.pos : self.pos + 20]
@@ -241,18 +321,20 @@ class Parser:
 
     def keyword(self) -> bytes:
         """An atom, upper-cased: command names, response names, item names."""
-        return self.atom().upper()
+        return self.upper(self.atom())
 
     def expect_keyword(self, word: bytes) -> None:
         """A case-insensitive keyword (``word`` in upper case)."""
-        end = self.pos + len(word)
-        if self.data[self.pos : end].upper() != word:
+        if not self.maybe_keyword(word):
             raise self.fail(word.decode())
-        self.pos = end
 
     def maybe_keyword(self, word: bytes) -> bool:
+        """Consume ``word`` (upper case; it may end with a space) in any case."""
         end = self.pos + len(word)
-        if self.data[self.pos : end].upper() == word:
+        sent = self.data[self.pos : end]
+        if sent.upper() == word:
+            if sent != word:
+                self.note_word(word.rstrip(b" "), sent.rstrip(b" "))
             self.pos = end
             return True
         return False
@@ -350,6 +432,13 @@ class Parser:
         if not m.group(1) and b"\x00" in value:
             raise ParseError("NUL in a literal (use literal8)", self.pos)
         self.pos = end
+        if end - start <= _SPELL_LIMIT and not m.group(1):
+            # The Encoder writes a literal only for what cannot be quoted, and {n+} only
+            # when told to: note the other choices.
+            if m.group(3):
+                self.note_string(value, "literal+")
+            elif _quotable(value, True):
+                self.note_string(value, "literal")
         return value
 
     def string(self) -> bytes:
@@ -360,16 +449,28 @@ class Parser:
             return self.literal()
         raise self.fail("a string")
 
-    def astring(self) -> bytes:
-        """astring = 1*ASTRING-CHAR / string."""
+    def astring(self, *, quote: bool = False) -> bytes:
+        """astring = 1*ASTRING-CHAR / string.
+
+        ``quote``: the Encoder writes this astring quoted (search strings), so an atom is
+        the spelling to note, rather than a quoted string that could have been an atom.
+        """
         c = self.peek()
-        if c == 0x22 or c == 0x7B:
-            return self.string()
+        if c == 0x22:
+            value = self.quoted()
+            if not quote and _is_astring_atom(value):
+                self.note_string(value, "quoted")
+            return value
+        if c == 0x7B:
+            return self.literal()
         m = _ASTRING_ATOM.match(self.data, self.pos)
         if m is None:
             raise self.fail("an astring")
         self.pos = m.end()
-        return m.group()
+        value = m.group()
+        if quote:
+            self.note_string(value, "atom")
+        return value
 
     def nstring(self) -> bytes | None:
         """nstring = string / nil."""
@@ -384,7 +485,10 @@ class Parser:
         """list-mailbox = 1*list-char / string (LIST patterns may hold % and *)."""
         c = self.peek()
         if c == 0x22 or c == 0x7B:
-            return self.string()
+            value = self.string()
+            if c == 0x22 and value and _LIST_CHARS.fullmatch(value) is not None:
+                self.note_string(value, "quoted")
+            return value
         m = _LIST_CHARS.match(self.data, self.pos)
         if m is None:
             raise self.fail("a mailbox pattern")
@@ -423,6 +527,7 @@ class Parser:
 
     def date(self) -> datetime.date:
         """date = date-text / DQUOTE date-text DQUOTE; date-text = day "-" month "-" year."""
+        start = self.pos
         quoted = self.maybe(b'"')
         m = _DATE.match(self.data, self.pos)
         if m is None:
@@ -435,6 +540,8 @@ class Parser:
         self.pos = m.end()
         if quoted:
             self.expect(b'"')
+        # A date is noted like a keyword: its canonical text to the text sent.
+        self.note_word(format_date(value), self.data[start : self.pos])
         return value
 
     def date_time(self) -> datetime.datetime:
@@ -455,7 +562,27 @@ class Parser:
         except ValueError:
             raise ParseError("not a valid date-time", self.pos) from None
         self.pos = m.end()
+        if day[:1] == b"0" or mon != mon.title():
+            # Other spellings of the same date-time ("01-JAN-..."), noted like a keyword.
+            self.note_word(format_date_time(value), self.data[m.start() : m.end()])
         return value
+
+
+def format_date_time(d: datetime.datetime) -> bytes:
+    """The canonical date-time: '"dd-Mon-yyyy hh:mm:ss +zzzz"', the day space-padded."""
+    offset = d.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    sign = b"-" if minutes < 0 else b"+"
+    hh, mm = divmod(abs(minutes), 60)
+    return b'"%2d-%s-%04d %02d:%02d:%02d %s%02d%02d"' % (
+        d.day, _MONTHS[d.month - 1].title(), d.year, d.hour, d.minute, d.second, sign, hh, mm
+    )  # fmt: skip
+
+
+def format_date(d: datetime.date) -> bytes:
+    """The canonical date-text: "1-Feb-1994" (no leading zero, month in title case)."""
+    return b"%d-%s-%04d" % (d.day, _MONTHS[d.month - 1].title(), d.year)
 
 
 def _seq_number(digits: bytes, pos: int) -> int | None:
@@ -487,20 +614,49 @@ Fragment = bytes | LiteralFragment
 class Encoder:
     """Builds the wire form of one message, split into fragments at literals."""
 
-    __slots__ = ("_fragments", "_line", "literal_plus", "utf8")
+    __slots__ = ("_fragments", "_inbox", "_line", "_strings", "_words", "literal_plus", "spelling",
+                 "utf8")  # fmt: skip
 
-    def __init__(self, *, literal_plus: bool = False, utf8: bool = False) -> None:
+    def __init__(
+        self, *, literal_plus: bool = False, utf8: bool = False, spelling: Spelling | None = None
+    ) -> None:
         # literal_plus: non-synchronizing literals may be used (LITERAL+ / LITERAL-
         # within its limit; a server always uses {n} in responses, which need no "+").
         self.literal_plus = literal_plus
         # utf8: UTF-8 may go in quoted strings (IMAP4rev2 or UTF8=ACCEPT enabled).
         self.utf8 = utf8
+        # spelling: how the value being written was spelled when it was parsed.
+        self.spelling = spelling
+        self._words = spelling.words if spelling is not None else None
+        self._strings = spelling.strings if spelling is not None else None
+        self._inbox = list(reversed(spelling.inbox)) if spelling is not None else None
         self._line = bytearray()
         self._fragments: list[Fragment] = []
 
     def raw(self, data: bytes) -> Encoder:
         self._line += data
         return self
+
+    def word(self, word: bytes) -> Encoder:
+        """A keyword (upper case), spelled as it was parsed."""
+        self._line += self._words.get(word, word) if self._words else word
+        return self
+
+    def spelled_word(self, word: bytes) -> bytes:
+        """How keyword ``word`` was spelled (``word`` itself when it was not parsed)."""
+        return self._words.get(word, word) if self._words else word
+
+    def spelled_string(self, data: bytes) -> bool:
+        """Whether the parsed value spelled the string ``data`` in a form of its own."""
+        return bool(self._strings) and data in self._strings  # type: ignore[operator]
+
+    def inbox(self) -> bytes:
+        """The wire form of the next INBOX, spelled as parsed."""
+        return self._inbox.pop() if self._inbox else b"INBOX"
+
+    def spelled(self, form: str) -> bool:
+        """Whether the parsed value made the structural choice ``form``."""
+        return self.spelling is not None and form in self.spelling.forms
 
     def sp(self) -> Encoder:
         self._line += b" "
@@ -514,7 +670,14 @@ class Encoder:
 
     def literal(self, data: bytes, mode: LiteralMode | None = None) -> Encoder:
         if mode is None:
-            mode = "binary" if b"\x00" in data else "nonsync" if self.literal_plus else "sync"
+            if b"\x00" in data:
+                mode = "binary"
+            elif not self.literal_plus:
+                mode = "sync"
+            else:
+                # a literal parsed as {n} stays {n}
+                sent = self._strings.get(data) if self._strings else None
+                mode = "sync" if sent == "literal" else "nonsync"
         if mode == "binary":
             self._line += b"~{%d}\r\n" % len(data)
         elif mode == "nonsync":
@@ -526,9 +689,26 @@ class Encoder:
         self._fragments.append(LiteralFragment(data, mode))
         return self
 
-    def quoted_or_literal(self, data: bytes) -> Encoder:
-        """A string: quoted when it can be, else a literal."""
+    def _sent_literal(self, data: bytes) -> bool:
+        """Write ``data`` as the literal it was parsed as, if it was one."""
+        sent = self._strings.get(data) if self._strings else None
+        if sent == "literal" or sent == "literal+":
+            self.literal(data, "nonsync" if sent == "literal+" and self.literal_plus else "sync")
+            return True
+        return False
+
+    def quoted_or_literal(self, data: bytes, *, atom_ok: bool = False) -> Encoder:
+        """A string: quoted when it can be, else a literal.
+
+        ``atom_ok``: the grammar allows an astring here, written bare if it was parsed so.
+        """
+        if self._strings and self._sent_literal(data):
+            return self
         if _quotable(data, self.utf8):
+            if atom_ok and self._strings and self._strings.get(data) == "atom":
+                if _is_astring_atom(data):
+                    self._line += data
+                    return self
             if b'"' in data or b"\\" in data:
                 data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
             self._line += b'"' + data + b'"'
@@ -541,7 +721,9 @@ class Encoder:
         if b"\x00" in raw:
             # string = quoted / literal: neither holds NUL (literal8 is not a string).
             raise LocalProtocolError("an astring cannot hold NUL")
-        if raw and _ASTRING_ATOM.fullmatch(raw) is not None and raw.upper() != b"NIL":
+        if _is_astring_atom(raw) and (
+            not self._strings or self._strings.get(raw, "atom") == "atom"
+        ):
             self._line += raw
             return self
         return self.quoted_or_literal(raw)
@@ -570,6 +752,10 @@ class Encoder:
         self._line.clear()
         out, self._fragments = self._fragments, []
         return out
+
+
+def _is_astring_atom(data: bytes) -> bool:
+    return bool(data) and _ASTRING_ATOM.fullmatch(data) is not None and data.upper() != b"NIL"
 
 
 def _quotable(data: bytes, utf8: bool) -> bool:

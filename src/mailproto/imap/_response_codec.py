@@ -29,14 +29,13 @@ quirks (each a behaviour seen from a real server):
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Callable
 from typing import Any
 
 from .._util import LocalProtocolError
 from . import _responses as r
-from ._grammar import MAX_NUMBER, Encoder, Fragment, ParseError, Parser
+from ._grammar import MAX_NUMBER, Encoder, Fragment, ParseError, Parser, format_date_time
 from ._types import StatusItem, decode_mailbox, encode_mailbox, parse_section
 
 __all__ = ["QUIRKS", "format_response", "parse_response"]
@@ -126,8 +125,6 @@ def _fast_dsp(g: bytes) -> r.Disposition | None:
     return r.Disposition(type=m.group(1), params=_fast_params(g[m.end() + 1 : -1]))
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-           "Dec")  # fmt: skip
 _STATUS_NAMES: dict[bytes, StatusItem] = {
     b"MESSAGES": "MESSAGES", b"RECENT": "RECENT", b"UIDNEXT": "UIDNEXT",
     b"UIDVALIDITY": "UIDVALIDITY", b"UNSEEN": "UNSEEN", b"DELETED": "DELETED",
@@ -159,9 +156,13 @@ def parse_response(
         data = data.rstrip(b" ")
     reader = _Reader(data, utf8, quirks)
     try:
-        return reader.response()
+        resp = reader.response()
     except (LocalProtocolError, ValueError) as exc:
         raise ParseError(str(exc), reader.p.pos) from None
+    spelling = reader.p.spelling()
+    if spelling is not None:
+        object.__setattr__(resp, "spelling", spelling)
+    return resp
 
 
 class _Reader:
@@ -199,7 +200,11 @@ class _Reader:
         return value
 
     def mailbox(self) -> str:
-        return decode_mailbox(self.p.astring(), utf8=self.utf8)
+        raw = self.p.astring()
+        name = decode_mailbox(raw, utf8=self.utf8)
+        if name == "INBOX":
+            self.p.note_inbox(raw)
+        return name
 
     def text(self) -> str:
         return self.p.text().decode("utf-8", "surrogateescape")
@@ -256,6 +261,7 @@ class _Reader:
                 else:
                     # "[BADCHARSET UTF-8]" (RFC 9051 6.4.4.4): the generic
                     # atom [SP 1*<TEXT-CHAR except "]">] form of resp-text-code.
+                    p.note_form("badcharset-bare")
                     charsets.append(_charset(p))
                     while p.maybe(b" "):
                         charsets.append(_charset(p))
@@ -378,7 +384,7 @@ class _Reader:
                     p.sp()
                 first = False
                 start = p.pos
-                raw_tag = p.astring()
+                raw_tag = p.astring(quote=True)
                 tag = raw_tag.upper()
                 p.sp()
                 if tag == b"CHILDINFO" and childinfo is None:
@@ -1046,7 +1052,10 @@ def _list_ext_comps(p: Parser) -> tuple[r.ListExtValue, ...]:
 
 def _charset(p: Parser) -> bytes:
     if p.peek() == 0x22:
-        return p.quoted()
+        value = p.quoted()
+        if _ATOM_STR.fullmatch(value) is not None:
+            p.note_string(value, "quoted")
+        return value
     return p.atom()
 
 
@@ -1104,10 +1113,14 @@ _FETCH: dict[bytes, Callable[[_Reader], r.FetchAttribute]] = {
 # --- writing --------------------------------------------------------------------------
 
 
-def format_response(resp: r.Response, *, utf8: bool = False) -> list[Fragment]:
+def format_response(
+    resp: r.Response, *, utf8: bool = False, as_parsed: bool = True
+) -> list[Fragment]:
     """The wire form of ``resp`` as fragments, the last ending with CRLF.
 
     ``utf8``: UTF-8 may go in quoted strings and mailbox names are written as UTF-8.
+    ``as_parsed``: a parsed response is written as it was spelled (quoting, literals);
+    False writes the canonical spelling instead.
 
     Raises:
         LocalProtocolError: a mailbox name has no wire form (a lone surrogate).
@@ -1115,7 +1128,7 @@ def format_response(resp: r.Response, *, utf8: bool = False) -> list[Fragment]:
     writer = _WRITERS.get(type(resp))
     if writer is None:
         raise LocalProtocolError(f"not a response: {resp!r}")
-    e = Encoder(utf8=utf8)
+    e = Encoder(utf8=utf8, spelling=resp.spelling if as_parsed else None)
     writer(e, resp)
     return e.finish()
 
@@ -1137,7 +1150,11 @@ def _w_code(e: Encoder, code: r.Code) -> None:
         e.raw(code.NAME.encode()).sp().number(code.value)
     elif isinstance(code, r.BadCharset):
         e.raw(b"BADCHARSET")
-        if code.charsets:
+        if code.charsets and e.spelled("badcharset-bare"):
+            for charset in code.charsets:
+                e.sp()
+                _w_charset(e, charset)
+        elif code.charsets:
             e.sp().parens(code.charsets, _w_charset)
     elif isinstance(code, r.CapabilityCode):
         e.raw(b"CAPABILITY")
@@ -1165,7 +1182,7 @@ def _w_code(e: Encoder, code: r.Code) -> None:
 
 
 def _w_charset(e: Encoder, charset: bytes) -> None:
-    if _ATOM_STR.fullmatch(charset) is not None:
+    if _ATOM_STR.fullmatch(charset) is not None and not e.spelled_string(charset):
         e.raw(charset)
     else:
         e.quoted_or_literal(charset)
@@ -1201,6 +1218,9 @@ def _w_flags(e: Encoder, resp: r.Flags) -> None:
 
 
 def _w_mailbox(e: Encoder, name: str) -> None:
+    if name == "INBOX" and e.spelling is not None and e.spelling.inbox:
+        e.astring(e.inbox())
+        return
     try:
         raw = encode_mailbox(name, utf8=e.utf8)
     except ValueError as exc:
@@ -1228,20 +1248,21 @@ def _w_listing(e: Encoder, resp: r.List | r.Lsub) -> None:
     e.raw(b" (")
     first = True
     if resp.childinfo is not None:
-        e.raw(b'"CHILDINFO" ').parens(resp.childinfo, Encoder.quoted_or_literal)
+        e.quoted_or_literal(b"CHILDINFO", atom_ok=True).sp()
+        e.parens(resp.childinfo, Encoder.quoted_or_literal)
         first = False
     if resp.oldname is not None:
         if not first:
             e.sp()
         first = False
-        e.raw(b'"OLDNAME" (')
+        e.quoted_or_literal(b"OLDNAME", atom_ok=True).raw(b" (")
         _w_mailbox(e, resp.oldname)
         e.raw(b")")
     for tag, value in resp.extended:
         if not first:
             e.sp()
         first = False
-        e.astring(tag).sp()
+        e.quoted_or_literal(tag, atom_ok=True).sp()
         if isinstance(value, bytes):
             e.raw(value)
         else:
@@ -1389,19 +1410,6 @@ def _w_thread(e: Encoder, resp: r.Thread) -> None:
             _w_thread_node(e, node)
 
 
-def _datetime(value: datetime.datetime) -> bytes:
-    offset = value.utcoffset()
-    assert offset is not None
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    minutes = abs(minutes)
-    return (
-        f'"{value.day:2d}-{_MONTHS[value.month - 1]}-{value.year:04d} '
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d} "
-        f'{sign}{minutes // 60:02d}{minutes % 60:02d}"'
-    ).encode("ascii")
-
-
 def _w_addresses(e: Encoder, addresses: tuple[r.Address, ...] | None) -> None:
     if addresses is None:
         e.raw(b"NIL")
@@ -1516,9 +1524,13 @@ def _w_fetch_attribute(e: Encoder, a: r.FetchAttribute) -> None:
     elif isinstance(a, r.Rfc822Size):
         e.raw(b"RFC822.SIZE ").number(a.value)
     elif isinstance(a, r.InternalDate):
-        e.raw(b"INTERNALDATE ").raw(_datetime(a.value))
+        e.raw(b"INTERNALDATE ").word(format_date_time(a.value))
     elif isinstance(a, r.SaveDate):
-        e.raw(b"SAVEDATE ").raw(b"NIL" if a.value is None else _datetime(a.value))
+        e.raw(b"SAVEDATE ")
+        if a.value is None:
+            e.raw(b"NIL")
+        else:
+            e.word(format_date_time(a.value))
     elif isinstance(a, r.EnvelopeItem):
         e.raw(b"ENVELOPE ")
         _w_envelope(e, a.envelope)

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import attrs
 
 from .._util import Event, LocalProtocolError
-from ._grammar import MAX_NUMBER, MAX_NUMBER64, SequenceSet
+from ._grammar import MAX_NUMBER, MAX_NUMBER64, SequenceSet, Spelling
 from ._types import Section, StatusItem
 
 __all__ = [
@@ -512,10 +512,13 @@ def _code(instance: Any, attribute: Any, value: Any) -> None:
         raise _fail(f"not a response code: {value!r}")
 
 
+@attrs.frozen(slots=True, kw_only=True)
 class Response(Event):
     """Base class of every IMAP response."""
 
-    __slots__ = ()
+    # How the response was spelled when parsed (quoting, literals, case): no part of its
+    # value, but format_response writes it back the same way.
+    spelling: Spelling | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
 
 @attrs.frozen(slots=True, kw_only=True)

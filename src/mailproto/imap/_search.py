@@ -22,7 +22,15 @@ from typing import Literal
 import attrs
 
 from .._util import LocalProtocolError
-from ._grammar import MAX_NUMBER, MAX_NUMBER64, Encoder, ParseError, Parser, SequenceSet
+from ._grammar import (
+    MAX_NUMBER,
+    MAX_NUMBER64,
+    Encoder,
+    ParseError,
+    Parser,
+    SequenceSet,
+    format_date,
+)
 
 __all__ = [
     "SAVED",
@@ -325,7 +333,7 @@ def parse_search_key(p: Parser) -> SearchKey:
         return SearchFlag(name=name)
     if name in _TEXT_KEYS:
         p.sp()
-        return SearchText(name=name, value=p.astring())
+        return SearchText(name=name, value=p.astring(quote=True))
     if name in _DATE_KEYS:
         p.sp()
         return SearchDate(name=name, date=p.date())
@@ -337,9 +345,9 @@ def parse_search_key(p: Parser) -> SearchKey:
         return SearchKeyword(keyword=p.atom().decode("ascii"), negate=name == "UNKEYWORD")
     if name == "HEADER":
         p.sp()
-        field = p.astring()
+        field = p.astring(quote=True)
         p.sp()
-        return SearchHeader(field=field, value=p.astring())
+        return SearchHeader(field=field, value=p.astring(quote=True))
     if name == "UID":
         p.sp()
         return SearchSet(set=parse_sequence_set(p), uid=True)
@@ -395,47 +403,43 @@ def _parse_modseq(p: Parser) -> SearchModSeq:
 
 # --- writing --------------------------------------------------------------------------
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _date(d: datetime.date) -> bytes:
-    return f"{d.day}-{_MONTHS[d.month - 1]}-{d.year:04d}".encode("ascii")
-
 
 def write_search_key(e: Encoder, key: SearchKey) -> None:
     """Write one search key."""
     if isinstance(key, SearchFlag):
-        e.raw(key.name.encode("ascii"))
+        e.word(key.name.encode("ascii"))
     elif isinstance(key, SearchText):
-        e.raw(key.name.encode("ascii")).sp().quoted_or_literal(key.value)
+        e.word(key.name.encode("ascii")).sp().quoted_or_literal(key.value, atom_ok=True)
     elif isinstance(key, SearchHeader):
-        e.raw(b"HEADER ").quoted_or_literal(key.field).sp().quoted_or_literal(key.value)
+        e.word(b"HEADER").sp().quoted_or_literal(key.field, atom_ok=True).sp()
+        e.quoted_or_literal(key.value, atom_ok=True)
     elif isinstance(key, SearchKeyword):
-        e.raw(b"UNKEYWORD " if key.negate else b"KEYWORD ").raw(key.keyword.encode("ascii"))
+        e.word(b"UNKEYWORD" if key.negate else b"KEYWORD").sp()
+        e.raw(key.keyword.encode("ascii"))
     elif isinstance(key, SearchDate):
-        e.raw(key.name.encode("ascii")).sp().raw(_date(key.date))
+        e.word(key.name.encode("ascii")).sp().word(format_date(key.date))
     elif isinstance(key, SearchSize):
-        e.raw(key.name.encode("ascii")).sp().number(key.size)
+        e.word(key.name.encode("ascii")).sp().number(key.size)
     elif isinstance(key, SearchSet):
         if key.uid:
-            e.raw(b"UID ")
+            e.word(b"UID").sp()
         write_sequence_set(e, key.set)
     elif isinstance(key, SearchNot):
-        e.raw(b"NOT ")
+        e.word(b"NOT").sp()
         write_search_key(e, key.key)
     elif isinstance(key, SearchOr):
-        e.raw(b"OR ")
+        e.word(b"OR").sp()
         write_search_key(e, key.left)
         e.sp()
         write_search_key(e, key.right)
     elif isinstance(key, SearchAnd):
         e.parens(key.keys, write_search_key)
     elif isinstance(key, SearchModSeq):
-        e.raw(b"MODSEQ ")
+        e.word(b"MODSEQ").sp()
         if key.entry is not None:
             assert key.entry_type is not None
             e.quoted_or_literal(key.entry).sp().raw(key.entry_type.encode("ascii")).sp()
         e.number(key.modseq)
     else:
         assert isinstance(key, SearchObjectId)
-        e.raw(key.name.encode("ascii")).sp().raw(key.id.encode("ascii"))
+        e.word(key.name.encode("ascii")).sp().raw(key.id.encode("ascii"))

@@ -21,7 +21,7 @@ import attrs
 
 from .._util import LocalProtocolError
 from . import _utf7
-from ._grammar import MAX_NUMBER, ParseError, Parser
+from ._grammar import MAX_NUMBER, Encoder, ParseError, Parser
 
 __all__ = [
     "Capability",
@@ -32,6 +32,7 @@ __all__ = [
     "encode_mailbox",
     "parse_partial",
     "parse_section",
+    "write_section",
 ]
 
 Capability = str
@@ -105,6 +106,17 @@ class Section:
         if self.fields:
             out += b" (" + b" ".join(_field_to_bytes(f) for f in self.fields) + b")"
         return out
+
+
+def write_section(e: Encoder, section: Section) -> None:
+    """Write a section-spec (without the brackets), keywords spelled as parsed."""
+    e.raw(b".".join(b"%d" % n for n in section.part))
+    if section.text is not None:
+        if section.part:
+            e.raw(b".")
+        e.word(section.text.encode("ascii"))
+    if section.fields:
+        e.raw(b" ").parens(section.fields, Encoder.astring)
 
 
 def _field_to_bytes(name: bytes) -> bytes:

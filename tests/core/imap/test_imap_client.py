@@ -110,10 +110,11 @@ def test_rfc9051_sample_session_byte_exact() -> None:
     sent: list[bytes] = []
     for who, data in _session():
         if who == "C":
-            # The example writes commands in lower case; we send the canonical form of
-            # the same command (names in upper case, STORE's flags in parentheses).
+            # The example writes commands in lower case: a parsed command keeps its
+            # spelling, so the client sends the RFC's very bytes.
             command = parse_command(data)
             wire = conn.send(command)
+            assert wire == data
             assert parse_command(wire) == command
             assert conn.data_to_send() == b""
             sent.append(wire)
@@ -123,14 +124,8 @@ def test_rfc9051_sample_session_byte_exact() -> None:
         assert isinstance(event, r.Response)
         assert dump(format_response(event)) == data
         received.append(event)
-    assert sent == [
-        b"a001 LOGIN mrc secret\r\n",
-        b"a002 SELECT INBOX\r\n",
-        b"a003 FETCH 12 FULL\r\n",
-        b"a004 FETCH 12 BODY[HEADER]\r\n",
-        b"a005 STORE 12 +FLAGS (\\deleted)\r\n",
-        b"a006 LOGOUT\r\n",
-    ]
+    assert sent == [data for who, data in _session() if who == "C"]
+    assert len(sent) == 6
     assert conn.state is LOGOUT
     assert conn.pending == ()
     kinds = [type(e).__name__ for e in received]
