@@ -25,6 +25,8 @@ from ._events import (
     AuthenticateResponse,
     CommandRejected,
     ConnectionClosed,
+    FetchLiteralData,
+    FetchLiteralStarted,
     IdleStarted,
 )
 from ._fragment import Fragmentizer, LiteralAnnouncement, MessageTooLong
@@ -58,6 +60,8 @@ __all__ = [
     "CommandParseError",
     "CommandRejected",
     "ConnectionClosed",
+    "FetchLiteralData",
+    "FetchLiteralStarted",
     "Fragment",
     "Fragmentizer",
     "IdleStarted",

@@ -14,6 +14,12 @@ completions once they match a command sent and still outstanding; a completion m
 state as `_state.next_state` says. The first response must be the greeting: untagged
 OK, PREAUTH (already authenticated) or BYE.
 
+A FETCH literal larger than ``config.stream_literals_over`` (a 50 MB message body) is
+never held whole: `FetchLiteralStarted` names the item, `FetchLiteralData` events carry
+its octets as they arrive, and the `Fetch` response follows with that item's data empty.
+Such literals are not bound by ``max_literal_size``: the application decides where the
+octets go.
+
 Commands are checked against the state the session will be in once every outstanding
 command has succeeded, so a client may pipeline "SELECT" and "FETCH". A command goes
 out up to its first synchronizing literal; the rest waits for the server's "+", which
@@ -32,6 +38,7 @@ server sent after that OK: they would be plaintext injected before the handshake
 from __future__ import annotations
 
 import base64
+import re
 
 import attrs
 
@@ -45,6 +52,8 @@ from ._events import (
     AuthenticateCancel,
     AuthenticateResponse,
     ConnectionClosed,
+    FetchLiteralData,
+    FetchLiteralStarted,
     IdleStarted,
 )
 from ._fragment import Fragmentizer, LiteralAnnouncement
@@ -55,6 +64,9 @@ from ._state import AUTHENTICATED, ERROR, LOGOUT, NOT_AUTHENTICATED, State, allo
 __all__ = ["ClientConfig", "ClientConnection"]
 
 NextEvent = Event | type[NEED_DATA] | type[PAUSED]
+# The start of an untagged FETCH response, and the item a literal announcement ends.
+_FETCH_HEAD = re.compile(rb"\* ([0-9]{1,10}) FETCH \(", re.IGNORECASE)
+_ITEM_LITERAL = re.compile(rb"([A-Za-z0-9.]+(?:\[[^\]\r\n]*\])?(?:<[0-9]+>)?) (~?)\{[0-9]+\}\r\n\Z")
 
 # RFC 7888 section 4: LITERAL- allows non-synchronizing literals up to 4096 octets.
 _LITERAL_MINUS_MAX = 4096
@@ -73,13 +85,17 @@ class ClientConfig:
     ``max_literal_size``: the largest literal a response may carry (a FETCH body);
     ``max_line_length``: the longest line of a response (a SEARCH result);
     ``max_response_size``: a whole response, literals included. ``quirks`` are passed
-    to `parse_response` (see `QUIRKS`).
+    to `parse_response` (see `QUIRKS`). FETCH literals larger than
+    ``stream_literals_over`` are streamed (`FetchLiteralStarted`), in pieces of at most
+    ``literal_chunk_size`` octets.
     """
 
     max_literal_size: int = 64 * 1024 * 1024
     max_line_length: int = 1024 * 1024
     max_response_size: int = 80 * 1024 * 1024
     quirks: frozenset[str] = attrs.field(default=frozenset(), validator=_check_quirks)
+    stream_literals_over: int = 1024 * 1024
+    literal_chunk_size: int = attrs.field(default=64 * 1024, validator=attrs.validators.ge(1))
 
 
 class ClientConnection(ConnectionBase[Event]):
@@ -111,6 +127,10 @@ class ClientConnection(ConnectionBase[Event]):
         self._idle_done = False  # IdleDone was sent
         self._starttls_tag: str | None = None
         self._tls_pending = False
+        # A FETCH response with a streamed literal: what was framed of it so far (each
+        # streamed literal replaced by an empty one), and its sequence number.
+        self._streamed: bytearray | None = None
+        self._streamed_seq = 0
 
     # -- properties ---------------------------------------------------------------------
 
@@ -158,7 +178,16 @@ class ClientConnection(ConnectionBase[Event]):
         if self._tls_pending:
             return PAUSED
         while True:
+            if self._streamed is not None and self._fz.literal_remaining:
+                chunk = self._fz.take_literal_chunk(self._buf, self.config.literal_chunk_size)
+                if chunk is not None:
+                    return FetchLiteralData(data=chunk)
+                if self._eof:
+                    raise LocalProtocolError("the server closed in the middle of a response")
+                return NEED_DATA
             message = self._frame()
+            if isinstance(message, Event):
+                return message
             if message is None:
                 if self._eof:
                     if self._fz.mid_message or self._buf:
@@ -174,16 +203,43 @@ class ClientConnection(ConnectionBase[Event]):
             if event is not None:
                 return event
 
-    def _frame(self) -> bytes | None:
+    def _frame(self) -> bytes | Event | None:
         while True:
             item = self._fz.next_message(self._buf)
-            if item is None or isinstance(item, bytes):
+            if item is None:
+                return None
+            if isinstance(item, bytes):
+                if self._streamed is not None:
+                    item = bytes(self._streamed + item)
+                    self._streamed = None
                 return item
             if not isinstance(item, LiteralAnnouncement):
                 raise LocalProtocolError(f"response over the {item.reason} limit")
+            if item.size > self.config.stream_literals_over:
+                started = self._stream(item.size)
+                if started is not None:
+                    return started
             if item.size > self.config.max_literal_size:
                 raise LocalProtocolError(f"response literal of {item.size} octets is too big")
             self._fz.accept(self._buf)
+
+    def _stream(self, size: int) -> FetchLiteralStarted | None:
+        """Stream the literal just announced, if it is a FETCH item's."""
+        if self._streamed is None:
+            head = _FETCH_HEAD.match(self._fz.peek_message(self._buf))
+            if head is None or not self._greeted:
+                return None
+            self._streamed_seq = int(head.group(1))
+        m = _ITEM_LITERAL.search(self._fz.peek_message(self._buf))
+        if m is None:
+            return None
+        prefix = self._fz.stream_literal(self._buf)
+        # The rest of the response is framed on its own: keep what came so far, with an
+        # empty literal in place of this one, to parse the whole response at its end.
+        if self._streamed is None:
+            self._streamed = bytearray()
+        self._streamed += prefix[: m.end(1) + 1] + m.group(2) + b"{0}\r\n"
+        return FetchLiteralStarted(seq=self._streamed_seq, item=m.group(1), size=size)
 
     def _received(self, response: r.Response) -> Event | None:
         if not self._greeted:

@@ -24,6 +24,8 @@ __all__ = [
     "AuthenticateResponse",
     "CommandRejected",
     "ConnectionClosed",
+    "FetchLiteralData",
+    "FetchLiteralStarted",
     "IdleStarted",
 ]
 
@@ -102,6 +104,32 @@ class AppendData(Event):
 @attrs.frozen(slots=True, kw_only=True)
 class AppendEnded(Event):
     """The APPEND's message and its command line are complete."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class FetchLiteralStarted(Event):
+    """A FETCH response's literal that the client streams instead of holding it whole.
+
+    ``seq`` is the message's sequence number, ``item`` the attribute as the server
+    wrote it (``b"BODY[1.2]"``, ``b"BINARY[1]<0>"``, ``b"RFC822"``), ``size`` the
+    literal's size. Its octets follow as `FetchLiteralData` events; then the `Fetch`
+    response itself, in which the streamed attribute's data is empty.
+    """
+
+    seq: int
+    item: bytes = attrs.field(validator=_bytes)
+    size: int
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.size, int) or self.size < 0:
+            raise LocalProtocolError(f"not a literal size: {self.size!r}")
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class FetchLiteralData(Event):
+    """A piece of a streamed FETCH literal, in order; the pieces are the literal exactly."""
+
+    data: bytes = attrs.field(validator=_bytes)
 
 
 @attrs.frozen(slots=True, kw_only=True)
