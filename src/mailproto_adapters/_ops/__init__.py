@@ -1,0 +1,1 @@
+"""Session flows written once, as generators of `_effects`, for every I/O flavour."""
