@@ -94,6 +94,7 @@ _STATUS_ITEMS: tuple[StatusItem, ...] = (
     "UIDVALIDITY",
     "UNSEEN",
     "DELETED",
+    "DELETED-STORAGE",
     "SIZE",
     "HIGHESTMODSEQ",
     "APPENDLIMIT",

@@ -140,10 +140,11 @@ _PERM_FLAG = re.compile(r"\\?[^(){ \x00-\x1f\x7f%*\"\\\]\x80-\U0010ffff]+|\\\*")
 _OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _STATUS_ITEMS = frozenset(
     ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
-     "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID")
+     "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID", "DELETED-STORAGE")
 )  # fmt: skip
 # STATUS item values that are number64 (RFC 9051 status-att-val) or mod-sequence-value.
-STATUS_ITEMS_64 = frozenset(("SIZE", "DELETED", "MESSAGES", "HIGHESTMODSEQ"))
+# DELETED-STORAGE (RFC 9208 7) is number64 as well.
+STATUS_ITEMS_64 = frozenset(("SIZE", "DELETED", "DELETED-STORAGE", "MESSAGES", "HIGHESTMODSEQ"))
 
 
 def _fail(message: str) -> LocalProtocolError:

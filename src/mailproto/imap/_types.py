@@ -43,6 +43,7 @@ StatusItem = Literal[
     "UIDVALIDITY",
     "UNSEEN",
     "DELETED",
+    "DELETED-STORAGE",
     "SIZE",
     "HIGHESTMODSEQ",
     "APPENDLIMIT",

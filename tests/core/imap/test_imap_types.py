@@ -220,6 +220,7 @@ def test_status_items() -> None:
         "UIDVALIDITY",
         "UNSEEN",
         "DELETED",
+        "DELETED-STORAGE",
         "SIZE",
         "HIGHESTMODSEQ",
         "APPENDLIMIT",
