@@ -170,7 +170,8 @@ class _Reader:
                  "utf8")  # fmt: skip
 
     def __init__(self, data: bytes, utf8: bool, quirks: frozenset[str]) -> None:
-        self.p = Parser(data)
+        # Dovecot nests MIME up to 100 levels (and an envelope adds 3): room for it.
+        self.p = Parser(data, max_depth=128)
         self.utf8 = utf8
         self.space_close = "trailing-space" in quirks
         self.neg_lines = "negative-lines" in quirks
@@ -915,7 +916,12 @@ class _Reader:
         if upper == b"TEXT":
             p.sp()
             lines = self.lines()
-        elif upper == b"MESSAGE" and subtype.upper() in (b"RFC822", b"GLOBAL"):
+        elif upper == b"MESSAGE" and (
+            subtype.upper() == b"RFC822"
+            # message/global is body-type-msg in IMAP4rev2 only; an IMAP4rev1 server
+            # (Dovecot 2.3) sends it as body-type-basic, without an envelope.
+            or (subtype.upper() == b"GLOBAL" and p.peek_is(b" ("))
+        ):
             p.sp()
             envelope = self.envelope()
             p.sp()

@@ -1146,8 +1146,9 @@ class BodyBasic(_BodySingle):
 
     def __attrs_post_init__(self) -> None:
         self._check_single()
+        # message/global may be basic: IMAP4rev1 servers send it so (RFC 3501 9).
         if self.media_type.upper() == b"TEXT" or (
-            self.media_type.upper() == b"MESSAGE" and self.subtype.upper() in (b"RFC822", b"GLOBAL")
+            self.media_type.upper() == b"MESSAGE" and self.subtype.upper() == b"RFC822"
         ):
             raise _fail("text/* is a BodyText and message/rfc822 a BodyMessage")
 

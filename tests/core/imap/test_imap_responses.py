@@ -333,6 +333,30 @@ def test_bodystructure_fast_path_with_dispositions() -> None:
     assert pdf.location == b"http://x"
 
 
+def test_message_global_as_a_basic_body() -> None:
+    # Dovecot 2.3 (IMAP4rev1) writes message/global as body-type-basic: no envelope.
+    wire = b'* 5 FETCH (BODYSTRUCTURE ("message" "global" NIL NIL NIL "8bit" 257 NIL NIL NIL NIL))'
+    resp = parse_response(wire + b"\r\n")
+    assert isinstance(resp, r.Fetch)
+    [item] = resp.attributes
+    assert isinstance(item, r.BodyStructure)
+    assert item.body == r.BodyBasic(
+        media_type=b"message", subtype=b"global", encoding=b"8bit", size=257, ext_fields=4
+    )
+    assert dump(format_response(resp)) == wire + b"\r\n"
+    with pytest.raises(LocalProtocolError):
+        r.BodyBasic(media_type=b"MESSAGE", subtype=b"RFC822", size=1)
+
+
+def test_deeply_nested_body_structures_from_real_servers() -> None:
+    # Dovecot nests MIME up to 100 levels; its BODYSTRUCTURE must be readable.
+    body = b'("text" "plain" NIL NIL NIL "7bit" 1 1)'
+    for _ in range(100):
+        body = b"(" + body + b' "mixed")'
+    resp = parse_response(b"* 1 FETCH (BODY " + body + b")\r\n")
+    assert isinstance(resp, r.Fetch)
+
+
 def test_message_rfc822_body() -> None:
     resp = parse_response(
         b'* 4 FETCH (BODY ("MESSAGE" "GLOBAL" NIL NIL NIL "8BIT" 40 (NIL "s" NIL NIL NIL '
@@ -513,7 +537,8 @@ def test_parse_errors(line: bytes) -> None:
 
 
 def test_nesting_limit() -> None:
-    deep = b"* THREAD " + b"((1)" * 100 + b"(2)" + b")" * 100
+    # 128 levels: room for Dovecot's 100 MIME levels, and no deeper recursion.
+    deep = b"* THREAD " + b"((1)" * 130 + b"(2)" + b")" * 130
     with pytest.raises(ParseError):
         parse_response(deep)
 
