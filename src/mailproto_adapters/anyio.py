@@ -1,13 +1,20 @@
-"""anyio flavour (asyncio or trio): `AsyncSMTPClient` over anyio streams."""
+"""anyio flavour (asyncio or trio): clients over anyio streams, and `AnyIOServer`.
+
+- `AsyncSMTPClient` (SMTP and LMTP).
+- ``server = AnyIOServer(session, ServeConfig(...)); port = await tg.start(server.serve)``
+  serves in a task group until ``await server.close(grace)``.
+"""
 
 from __future__ import annotations
 
 from . import _anyio
 from ._ops.smtp_client import SendResult
+from ._serve_async import AnyIOServer
+from ._serving import ServeConfig
 from ._smtp_clients import AsyncSMTPClientBase
 from ._transport import AsyncTransport
 
-__all__ = ["AsyncSMTPClient", "SendResult"]
+__all__ = ["AnyIOServer", "AsyncSMTPClient", "SendResult", "ServeConfig"]
 
 
 class AsyncSMTPClient(AsyncSMTPClientBase):

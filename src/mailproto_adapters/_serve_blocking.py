@@ -1,0 +1,133 @@
+"""``serve()`` for blocking sockets: an accept thread and one thread per session."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from types import TracebackType
+
+from ._driver import drive
+from ._effects import TransportInfo
+from ._serving import Admission, ServeConfig, SessionFactory, log_session
+from ._socket import SocketTransport
+
+__all__ = ["BlockingServer", "listen_socket"]
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (IPv6 when the host is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128, reuse_port=False)
+
+
+class BlockingServer:
+    """A running server; ``close()`` stops it, giving sessions ``grace`` seconds."""
+
+    def __init__(self, session: SessionFactory, config: ServeConfig) -> None:
+        self.session = session
+        self.config = config
+        self._listener = listen_socket(config.host, config.port)
+        self.port: int = self._listener.getsockname()[1]
+        self._admission = Admission(config)
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._sessions: dict[threading.Thread, SocketTransport | None] = {}
+        self._acceptor = threading.Thread(target=self._accept, name=f"{config.name}-accept")
+        self._acceptor.daemon = True
+
+    @property
+    def active(self) -> int:
+        """Sessions running now."""
+        return self._admission.active
+
+    def start(self) -> BlockingServer:
+        self._acceptor.start()
+        return self
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)  # to notice close() without a wake-up trick
+        while not self._closing.is_set():
+            try:
+                sock, address = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._closing.is_set():
+                    return
+                time.sleep(0.05)  # EMFILE and friends: back off instead of spinning
+                continue
+            sock.settimeout(None)
+            thread = threading.Thread(target=self._run, args=(sock, address), daemon=True)
+            with self._lock:
+                self._sessions[thread] = None
+            thread.start()
+
+    def _run(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        me = threading.current_thread()
+        ip = str(address[0])
+        try:
+            if not self._admission.admit(ip):
+                with contextlib.suppress(OSError):
+                    sock.sendall(self.config.busy)
+                sock.close()
+                return
+            try:
+                self._session(sock)
+            finally:
+                self._admission.release(ip)
+        finally:
+            with self._lock:
+                self._sessions.pop(me, None)
+
+    def _session(self, sock: socket.socket) -> None:
+        transport = SocketTransport(sock)
+        with self._lock:
+            self._sessions[threading.current_thread()] = transport
+        started = time.monotonic()
+        error: BaseException | None = None
+        info = TransportInfo()
+        try:
+            info = transport.info()
+            if self.config.tls is not None:
+                transport.start_tls(
+                    self.config.tls,
+                    server_side=True,
+                    hostname=None,
+                    timeout=self.config.tls_timeout,
+                )
+            drive(self.session(transport.info()), transport)
+        except Exception as exc:
+            error = exc
+        finally:
+            with contextlib.suppress(OSError):
+                info = transport.info()
+            transport.close()
+            log_session(self.config, info, started, error)
+
+    def close(self, grace: float | None = None) -> None:
+        """Stop accepting, let sessions finish for ``grace`` seconds, then cut them."""
+        self._closing.set()
+        self._acceptor.join(5)
+        self._listener.close()
+        deadline = time.monotonic() + (self.config.grace if grace is None else grace)
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._sessions:
+                    return
+            time.sleep(0.02)
+        with self._lock:
+            left = list(self._sessions.items())
+        for thread, transport in left:
+            if transport is not None:
+                transport.close()
+            thread.join(5)
+
+    def __enter__(self) -> BlockingServer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
