@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/smtp_core.py
 	$(BIN)/python benchmarks/pop3_core.py
 	$(BIN)/python benchmarks/imap_core.py
+	$(BIN)/python benchmarks/imap_message.py
+	$(BIN)/python benchmarks/clients.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage

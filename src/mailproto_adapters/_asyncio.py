@@ -31,7 +31,7 @@ class StreamProtocol(asyncio.Protocol):
         self.eof = False
         self.error: BaseException | None = None
         self._reading_paused = False
-        self._writing_paused = False
+        self.writing_paused = False
         self._data_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -62,10 +62,10 @@ class StreamProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
     def pause_writing(self) -> None:
-        self._writing_paused = True
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
-        self._writing_paused = False
+        self.writing_paused = False
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -97,7 +97,7 @@ class StreamProtocol(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             if self.error is not None or self.eof:
                 raise ConnectionLost("the connection is closed")
-        while self._writing_paused and not self.eof:
+        while self.writing_paused and not self.eof:
             self._drain_waiter = asyncio.get_running_loop().create_future()
             await self._drain_waiter
 
@@ -114,6 +114,8 @@ class AsyncioTransport:
         self._closed = False
 
     async def receive(self, max_bytes: int, timeout: float | None) -> bytes:
+        if self._tls is None and self._protocol.buffer:
+            return await self._protocol.read(max_bytes)  # no wait: no timer needed
         try:
             async with asyncio.timeout(timeout):
                 if self._tls is None:
@@ -157,6 +159,9 @@ class AsyncioTransport:
         self._transport.write(data)
 
     async def send_all(self, data: bytes, timeout: float | None) -> None:
+        if self._tls is None and not self._protocol.writing_paused:
+            self._write(data)  # the transport takes it all: no wait, no timer
+            return
         try:
             async with asyncio.timeout(timeout):
                 if self._tls is None:
