@@ -287,3 +287,89 @@ def test_not_connected() -> None:
     with pytest.raises(Exception, match="not connected"):
         smtp.noop()
     ssl.create_default_context()  # (keeps the import used in every Python)
+
+
+# --- Postfix's smtp-sink, and implicit TLS ---------------------------------------------------
+
+
+@pytest.fixture
+def smtp_sink_port(require_tool: RequireTool) -> Iterator[int]:
+    import os
+    import socket
+    import subprocess
+    import time
+
+    binary = require_tool("smtp-sink")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(
+        [binary, *user, f"127.0.0.1:{port}", "64"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "smtp-sink did not start"
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_pipelined_messages_to_smtp_sink(flavour: str, smtp_sink_port: int) -> None:
+    async def scenario() -> list[int]:
+        async with client(flavour, smtp_sink_port) as smtp:
+            assert "PIPELINING" in smtp.extensions
+            codes = []
+            for i in range(20):
+                result = await smtp.send_message(
+                    b"Subject: %d\r\n\r\n.dot\r\n" % i,
+                    sender="a@example.com",
+                    recipients=["b@example.com", "c@example.com"],
+                )
+                codes.append(result.reply.code)
+            await smtp.login("u", "p", mechanism="PLAIN")  # smtp-sink takes any
+            return codes
+
+    assert run(flavour, scenario) == [250] * 20
+
+
+def test_implicit_tls(flavour: str, require_tool: RequireTool, tls_files: TLSFiles) -> None:
+    require_tool("aiosmtpd", module=True)
+    from aiosmtpd.controller import Controller
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files.cert, tls_files.key)
+
+    class Ephemeral(Controller):
+        def _trigger_server(self) -> None:
+            server: Any = self.server
+            self.port = server.sockets[0].getsockname()[1]
+            super()._trigger_server()  # type: ignore[no-untyped-call]
+
+    handler = Handler()
+    controller = Ephemeral(
+        handler, hostname="127.0.0.1", port=0, ssl_context=context, server_hostname="localhost"
+    )
+    controller.start()
+    try:
+
+        async def scenario() -> Any:
+            async with client(flavour, controller.port, tls=tls_files.client_context()) as smtp:
+                assert smtp.tls_info is None or smtp.tls_info.version  # implicit: no STARTTLS
+                return await smtp.send_message(
+                    b"Subject: t\r\n\r\nx\r\n", sender="a@example.com", recipients=["b@x.org"]
+                )
+
+        assert run(flavour, scenario).accepted == ("b@x.org",)
+        assert len(handler.deliveries) == 1
+    finally:
+        controller.stop()

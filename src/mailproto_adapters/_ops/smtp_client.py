@@ -194,7 +194,7 @@ class SMTPClientSession:
                 answer = s.AuthCancel()
             yield Send(self.conn.send(answer), timeout=self.timeout)
             event = yield from self._reply()
-        if event.code != 235:
+        if not 200 <= event.code < 300:  # 235; smtp-sink says 250, which the core accepts
             raise AuthenticationFailed(event.code, _text(event), command="AUTH")
         try:
             client.verify_success(None)
