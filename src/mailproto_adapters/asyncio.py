@@ -1,6 +1,6 @@
 """asyncio flavour: clients over the memory-BIO asyncio transport, and ``serve()``.
 
-- `AsyncSMTPClient` (SMTP and LMTP).
+- `AsyncSMTPClient` (SMTP and LMTP), `AsyncPOP3Client`.
 - ``await serve(session, ...)``: a task per connection running a session flow; returns
   the started `AsyncioServer` (``.port``, ``await .close(grace)``, an async context
   manager).
@@ -12,12 +12,20 @@ import ssl
 
 from . import _asyncio
 from ._ops.smtp_client import SendResult
+from ._pop3_clients import AsyncPOP3ClientBase
 from ._serve_async import AsyncioServer
 from ._serving import ServeConfig, SessionFactory
 from ._smtp_clients import AsyncSMTPClientBase
 from ._transport import AsyncTransport
 
-__all__ = ["AsyncSMTPClient", "AsyncioServer", "SendResult", "ServeConfig", "serve"]
+__all__ = [
+    "AsyncPOP3Client",
+    "AsyncSMTPClient",
+    "AsyncioServer",
+    "SendResult",
+    "ServeConfig",
+    "serve",
+]
 
 
 class AsyncSMTPClient(AsyncSMTPClientBase):
@@ -51,3 +59,10 @@ async def serve(
         name=name,
     )
     return await AsyncioServer.start(session, config)
+
+
+class AsyncPOP3Client(AsyncPOP3ClientBase):
+    """A POP3 client on asyncio; ``async with AsyncPOP3Client(host) as pop:``."""
+
+    async def _open(self) -> AsyncTransport:
+        return await _asyncio.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)

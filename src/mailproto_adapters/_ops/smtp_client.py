@@ -32,7 +32,7 @@ from mailproto.sasl import (
     ScramSha256Client,
 )
 
-from .._effects import Close, Op, Receive, Send, StartTLS, TLSInfo
+from .._effects import Close, Info, Op, Receive, Send, StartTLS, TLSInfo
 from ..errors import (
     AuthenticationFailed,
     ConnectionLost,
@@ -151,6 +151,8 @@ class SMTPClientSession:
 
     def greet(self) -> Op[s.Reply]:
         """Read the greeting; a 554 (or any refusal) raises `ServerError`."""
+        info = yield Info()
+        self.tls = info.tls  # implicit TLS is up already
         self.greeting = self._check((yield from self.reply()), "greeting")
         return self.greeting
 
