@@ -1,6 +1,6 @@
 """asyncio flavour: clients over the memory-BIO asyncio transport, and ``serve()``.
 
-- `AsyncSMTPClient` (SMTP and LMTP), `AsyncPOP3Client`.
+- `AsyncSMTPClient` (SMTP and LMTP), `AsyncPOP3Client`, `AsyncIMAPClient`.
 - ``await serve(session, ...)``: a task per connection running a session flow; returns
   the started `AsyncioServer` (``.port``, ``await .close(grace)``, an async context
   manager).
@@ -11,6 +11,7 @@ from __future__ import annotations
 import ssl
 
 from . import _asyncio
+from ._imap_clients import AsyncIMAPClientBase
 from ._ops.smtp_client import SendResult
 from ._pop3_clients import AsyncPOP3ClientBase
 from ._serve_async import AsyncioServer
@@ -19,6 +20,7 @@ from ._smtp_clients import AsyncSMTPClientBase
 from ._transport import AsyncTransport
 
 __all__ = [
+    "AsyncIMAPClient",
     "AsyncPOP3Client",
     "AsyncSMTPClient",
     "AsyncioServer",
@@ -63,6 +65,13 @@ async def serve(
 
 class AsyncPOP3Client(AsyncPOP3ClientBase):
     """A POP3 client on asyncio; ``async with AsyncPOP3Client(host) as pop:``."""
+
+    async def _open(self) -> AsyncTransport:
+        return await _asyncio.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)
+
+
+class AsyncIMAPClient(AsyncIMAPClientBase):
+    """An IMAP client on asyncio; ``async with AsyncIMAPClient(host, tls=True) as imap:``."""
 
     async def _open(self) -> AsyncTransport:
         return await _asyncio.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)

@@ -1,6 +1,7 @@
 """Blocking-socket flavour: clients and ``serve()`` on threads.
 
-- `SMTPClient` (SMTP and LMTP), `POP3Client`.
+- `SMTPClient` (SMTP and LMTP), `POP3Client`, `IMAPClient` (with `MailboxState`,
+  `FetchResult`, `ResumeResult`).
 - `serve(session, ...)`: a thread per connection running a session flow; returns the
   started `BlockingServer` (``.port``, ``.close(grace)``, a context manager).
 """
@@ -9,13 +10,25 @@ from __future__ import annotations
 
 import ssl
 
+from ._imap_clients import FetchResult, IMAPClient, MailboxState, ResumeResult
 from ._ops.smtp_client import SendResult
 from ._pop3_clients import POP3Client
 from ._serve_blocking import BlockingServer
 from ._serving import ServeConfig, SessionFactory
 from ._smtp_clients import SMTPClient
 
-__all__ = ["BlockingServer", "POP3Client", "SMTPClient", "SendResult", "ServeConfig", "serve"]
+__all__ = [
+    "BlockingServer",
+    "FetchResult",
+    "IMAPClient",
+    "MailboxState",
+    "POP3Client",
+    "ResumeResult",
+    "SMTPClient",
+    "SendResult",
+    "ServeConfig",
+    "serve",
+]
 
 
 def serve(
