@@ -2,7 +2,14 @@
 
 Run with ``python benchmarks/clients.py`` (or ``make bench``); needs Postfix's
 ``smtp-sink`` (``/usr/sbin/smtp-sink``), run privately on 127.0.0.1 and an ephemeral
-port (as root it is started with ``-u nobody``).
+port (as root it is started with ``-u nobody``), and for IMAP Dovecot, run privately as
+the tests do (``tests/dovecot_helpers.py``, root needed); ``--skip-imap`` leaves it out.
+
+IMAP: one Dovecot serving 10,000 generated messages (``--imap-messages``); seconds to
+FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE) and to download every body (BODY.PEEK[]),
+with our `IMAPClient` and `AsyncIMAPClient` (asyncio; anyio on asyncio and trio), with
+`imaplib` (raw tuples, no parsing) and with `imapclient` (parsed results). aioimaplib is
+measured when installed. Dovecot's caches are warmed by one untimed run first.
 
 SMTP: messages per second sending 2,000 messages of 1 KB to smtp-sink over one
 connection, and over 20 concurrent connections (100 messages each), with our
@@ -149,7 +156,7 @@ def rows(port: int, n: int, conns: int) -> list[tuple[str, Callable[[], None]]]:
     return out
 
 
-def best(fn: Callable[[], None], runs: int) -> float:
+def best(fn: Callable[[], Any], runs: int) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -158,12 +165,126 @@ def best(fn: Callable[[], None], runs: int) -> float:
     return min(times)
 
 
+# --- IMAP ------------------------------------------------------------------------------
+
+ENVELOPE_ITEMS = ["UID", "FLAGS", "RFC822.SIZE", "ENVELOPE"]
+
+
+@contextmanager
+def dovecot(n: int) -> Iterator[Any]:
+    import importlib
+    import random
+    import tempfile
+    from pathlib import Path
+
+    import imap_message
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    dovecot_helpers: Any = importlib.import_module("dovecot_helpers")
+
+    reason = dovecot_helpers.unavailable_reason(("imap",))
+    if reason:
+        raise SystemExit(f"Dovecot: {reason} (use --skip-imap)")
+    root = Path(tempfile.mkdtemp(prefix="mailproto-bench-"))
+    try:
+        rng = random.Random(1)
+        maildir = root / "Maildir"
+        dovecot_helpers.deliver(maildir, [imap_message.generated_message(rng, i) for i in range(n)])
+        (root / "run").mkdir()
+        server = dovecot_helpers.start_dovecot(root / "run", maildir, private_root=root.parent)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def imap_ours_blocking(server: Any, items: list[str]) -> int:
+    with blocking.IMAPClient("127.0.0.1", server.imap_port, starttls=False) as imap:
+        imap.login(server.user, server.password)
+        imap.examine("INBOX")
+        return len(imap.fetch("1:*", items, uid=False))
+
+
+async def imap_ours_async(module: Any, server: Any, items: list[str]) -> int:
+    async with module.AsyncIMAPClient("127.0.0.1", server.imap_port, starttls=False) as imap:
+        await imap.login(server.user, server.password)
+        await imap.examine("INBOX")
+        return len(await imap.fetch("1:*", items, uid=False))
+
+
+def imap_imaplib(server: Any, items: list[str]) -> int:
+    import imaplib
+
+    imap = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    imap.login(server.user, server.password)
+    imap.select("INBOX", readonly=True)
+    _, data = imap.fetch("1:*", "(" + " ".join(items) + ")")
+    imap.logout()
+    return sum(1 for d in data if isinstance(d, tuple) or (d and d != b")"))
+
+
+def imap_imapclient(server: Any, items: list[str]) -> int:
+    import imapclient  # type: ignore[import-untyped]
+
+    imap = imapclient.IMAPClient("127.0.0.1", port=server.imap_port, ssl=False)
+    imap.login(server.user, server.password)
+    count = imap.select_folder("INBOX", readonly=True)[b"EXISTS"]
+    imap.use_uid = False
+    result = imap.fetch(list(range(1, count + 1)), items)
+    imap.logout()
+    return len(result)
+
+
+def imap_rows(server: Any, items: list[str]) -> list[tuple[str, Callable[[], Any]]]:
+    def on(backend: str, module: Any) -> Callable[[], Any]:
+        return lambda: anyio.run(imap_ours_async, module, server, items, backend=backend)
+
+    return [
+        ("ours: IMAPClient (blocking)", lambda: imap_ours_blocking(server, items)),
+        ("ours: AsyncIMAPClient (asyncio)", on("asyncio", asyncio_flavour)),
+        ("ours: AsyncIMAPClient (anyio/asyncio)", on("asyncio", anyio_flavour)),
+        ("ours: AsyncIMAPClient (anyio/trio)", on("trio", anyio_flavour)),
+        ("peer: imaplib (raw)", lambda: imap_imaplib(server, items)),
+        ("peer: imapclient", lambda: imap_imapclient(server, items)),
+    ]
+
+
+def imap_table(n: int, runs: int) -> None:
+    print(f"IMAP from Dovecot: {n} messages")
+    with dovecot(n) as server:
+        imap_imaplib(server, ["BODY.PEEK[]"])  # warm Dovecot's index and cache
+        imap_imaplib(server, ENVELOPE_ITEMS)
+        for title, items in (
+            ("FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)", ENVELOPE_ITEMS),
+            ("FETCH 1:* BODY.PEEK[] (every body)", ["BODY.PEEK[]"]),
+        ):
+            print(title)
+            print(f"{'client':<40} {'seconds':>8} {'msgs/s':>8}")
+            results: list[tuple[str, float]] = []
+            for name, fn in imap_rows(server, items):
+                seconds = best(fn, runs)
+                results.append((name, seconds))
+                print(f"{name:<40} {seconds:8.2f} {n / seconds:8.0f}")
+            ours = min(s for name, s in results if name.startswith("ours"))
+            peers = min(s for name, s in results if name.startswith("peer"))
+            print(f"fastest ours / fastest peer: {peers / ours:.2f}x\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--imap-messages", type=int, default=10000)
+    parser.add_argument("--skip-imap", action="store_true")
+    parser.add_argument("--skip-smtp", action="store_true")
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]}; CPUs: {os.cpu_count()}; best of {args.runs}")
+    if not args.skip_imap:
+        imap_table(args.imap_messages, args.runs)
+    if args.skip_smtp:
+        return 0
     print(f"SMTP to smtp-sink: {args.messages} messages of {len(MESSAGE)} octets\n")
     with smtp_sink() as port:
         for conns in (1, 20):
