@@ -244,9 +244,12 @@ class IMAPClient(_IMAPClientCommon):
         message: bytes | Any,
         flags: Iterable[str] = (),
         date: datetime.datetime | None = None,
+        *,
+        size: int | None = None,
     ) -> r.AppendUid | None:
-        """APPEND a message (bytes or binary file-like): APPENDUID with UIDPLUS."""
-        return self._run(self.session.append(mailbox, message, flags, date))
+        """APPEND a message (bytes, or a binary file-like streamed in chunks; ``size``
+        when it cannot seek): APPENDUID with UIDPLUS."""
+        return self._run(self.session.append(mailbox, message, flags, date, size=size))
 
     def resume(self, mailbox: str, uidvalidity: int, highestmodseq: int | None) -> ResumeResult:
         """Select ``mailbox`` and learn only what changed (QRESYNC, CONDSTORE, flags)."""
@@ -453,8 +456,10 @@ class AsyncIMAPClientBase(_IMAPClientCommon):
         message: bytes | Any,
         flags: Iterable[str] = (),
         date: datetime.datetime | None = None,
+        *,
+        size: int | None = None,
     ) -> r.AppendUid | None:
-        return await self._run(self.session.append(mailbox, message, flags, date))
+        return await self._run(self.session.append(mailbox, message, flags, date, size=size))
 
     async def resume(
         self, mailbox: str, uidvalidity: int, highestmodseq: int | None

@@ -19,6 +19,7 @@ from ._command_codec import (
 from ._events import (
     AppendData,
     AppendEnded,
+    AppendReady,
     AppendStarted,
     AuthChallenge,
     AuthenticateCancel,
@@ -51,6 +52,7 @@ __all__ = [
     "SELECTED",
     "AppendData",
     "AppendEnded",
+    "AppendReady",
     "AppendStarted",
     "AuthChallenge",
     "AuthenticateCancel",

@@ -27,6 +27,11 @@ is consumed here (it is not an event) and releases the next part into `data_to_s
 A tagged NO or BAD in place of the "+" cancels the rest. With LITERAL+ (or LITERAL-
 for literals of at most 4096 octets, RFC 7888) literals need no "+".
 
+A message too large to hold goes out streamed: `AppendStarted` (mailbox, flags, date,
+size) sends the command up to its literal; once the literal may go (at once with
+LITERAL+, else after the "+", delivered as `AppendReady`) each `AppendData` returns its
+octets, and `AppendEnded` ends the command line after exactly ``size`` octets.
+
 Three exchanges take the "+" for themselves, and while they run nothing else is sent:
 AUTHENTICATE (each "+" is an `AuthChallenge`, answered with `AuthenticateResponse` or
 `AuthenticateCancel`; an initial response needs SASL-IR), IDLE (the "+" is
@@ -48,6 +53,10 @@ from . import _commands as c
 from . import _responses as r
 from ._command_codec import format_command
 from ._events import (
+    AppendData,
+    AppendEnded,
+    AppendReady,
+    AppendStarted,
     AuthChallenge,
     AuthenticateCancel,
     AuthenticateResponse,
@@ -127,6 +136,10 @@ class ClientConnection(ConnectionBase[Event]):
         self._idle_done = False  # IdleDone was sent
         self._starttls_tag: str | None = None
         self._tls_pending = False
+        # A streamed APPEND: its tag, the octets still owed, whether they may go now.
+        self._append_tag: str | None = None
+        self._append_left = 0
+        self._append_ready = False
         # A FETCH response with a streamed literal: what was framed of it so far (each
         # streamed literal replaced by an empty one), and its sequence number.
         self._streamed: bytearray | None = None
@@ -281,6 +294,9 @@ class ClientConnection(ConnectionBase[Event]):
         self._caps_fresh = True
 
     def _continuation(self, response: r.Continuation) -> Event | None:
+        if self._append_tag is not None and not self._append_ready:
+            self._append_ready = True
+            return AppendReady()
         if self._held:
             self._outgoing += self._release(self._held, go=True)
             return None
@@ -305,6 +321,11 @@ class ClientConnection(ConnectionBase[Event]):
             # NO or BAD in place of the "+": the rest of the command is not sent.
             self._held = []
             self._held_tag = None
+        if response.tag == self._append_tag:
+            # NO or BAD in place of the "+" (or after the message): the APPEND is over.
+            self._append_tag = None
+            self._append_left = 0
+            self._append_ready = False
         if response.tag == self._auth_tag:
             self._auth_tag = None
             self._auth_owed = False
@@ -349,6 +370,8 @@ class ClientConnection(ConnectionBase[Event]):
             if isinstance(event, AuthenticateCancel):
                 return b"*\r\n"
             return base64.b64encode(event.data) + b"\r\n"
+        if isinstance(event, AppendStarted | AppendData | AppendEnded):
+            return self._send_append(event)
         if not isinstance(event, c.Command):
             raise LocalProtocolError(f"a client does not send {type(event).__name__}")
         self._check(event)
@@ -367,8 +390,60 @@ class ClientConnection(ConnectionBase[Event]):
             self._held_tag = event.tag
         return data
 
+    def _send_append(self, event: AppendStarted | AppendData | AppendEnded) -> bytes:
+        if isinstance(event, AppendStarted):
+            command = c.Append(
+                tag=event.tag,
+                mailbox=event.mailbox,
+                messages=(
+                    c.AppendMessage(
+                        message=b"",
+                        flags=event.flags,
+                        internal_date=event.date,
+                        binary=event.binary,
+                    ),
+                ),
+            )
+            self._check(command)
+            caps = self._capabilities
+            nonsync = "LITERAL+" in caps or ("LITERAL-" in caps and event.size <= 4096)
+            # The command with an empty literal, its announcement given the real size.
+            head = format_command(command, utf8=self.utf8)[0]
+            assert isinstance(head, bytes)
+            head = head[: head.rindex(b"{")].rstrip(b"~")
+            head += b"%s{%d%s}\r\n" % (
+                b"~" if event.binary else b"",
+                event.size,
+                b"+" if nonsync else b"",
+            )
+            self._pending[event.tag] = command
+            self._append_tag = event.tag
+            self._append_left = event.size
+            self._append_ready = nonsync
+            return head
+        if self._append_tag is None:
+            raise LocalProtocolError(f"{type(event).__name__} without AppendStarted")
+        if not self._append_ready:
+            raise LocalProtocolError("wait for AppendReady (the server's '+')")
+        if isinstance(event, AppendData):
+            if len(event.data) > self._append_left:
+                raise LocalProtocolError("more octets than the APPEND announced")
+            self._append_left -= len(event.data)
+            return event.data
+        if self._append_left:
+            raise LocalProtocolError(f"{self._append_left} octets of the APPEND are missing")
+        self._append_tag = None  # the command is complete; its tagged reply is pending
+        self._append_ready = False
+        return b"\r\n"
+
     def _check(self, command: c.Command) -> None:
-        busy = self._auth_tag or self._idle_tag or self._starttls_tag or self._held_tag
+        busy = (
+            self._auth_tag
+            or self._idle_tag
+            or self._starttls_tag
+            or self._held_tag
+            or self._append_tag
+        )
         if busy is not None:
             raise LocalProtocolError(f"command {busy} must complete first")
         if command.tag in self._pending:

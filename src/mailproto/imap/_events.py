@@ -18,6 +18,7 @@ from . import _responses as r
 __all__ = [
     "AppendData",
     "AppendEnded",
+    "AppendReady",
     "AppendStarted",
     "AuthChallenge",
     "AuthenticateCancel",
@@ -79,7 +80,8 @@ class AppendStarted(Event):
     """An APPEND command up to its message literal; the message follows as AppendData.
 
     ``size`` is the announced literal size, ``binary`` whether it is a literal8
-    (RFC 3516). After `AppendEnded` the server owes the tagged reply.
+    (RFC 3516). After `AppendEnded` the server owes the tagged reply. A server receives
+    these events; a client sends them to stream a message it does not hold whole.
     """
 
     tag: str
@@ -104,6 +106,11 @@ class AppendData(Event):
 @attrs.frozen(slots=True, kw_only=True)
 class AppendEnded(Event):
     """The APPEND's message and its command line are complete."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class AppendReady(Event):
+    """The server's "+" for a streamed APPEND: the client may send its `AppendData`."""
 
 
 @attrs.frozen(slots=True, kw_only=True)

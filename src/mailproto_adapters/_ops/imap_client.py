@@ -19,9 +19,9 @@ as an iterator the caller stops: `idle_next` waits for the next update with a re
 timeout, ends and restarts IDLE every ``renew`` seconds, and takes a DONE that gets no
 answer within the session's timeout for what it is, a dead connection.
 
-APPEND sends its literal in chunks, at once with LITERAL+ or after the "+"; a file-like
-message is read in chunks but handed to the core whole, since `commands.Append` holds
-its message as bytes (the core has no streamed client APPEND yet).
+APPEND streams its literal (the core's `AppendStarted` / `AppendData` / `AppendEnded`):
+bytes or a file-like read in chunks, at once with LITERAL+ or after the "+", so a large
+message never sits whole in memory.
 """
 
 from __future__ import annotations
@@ -701,25 +701,58 @@ class IMAPClientSession:
         message: bytes | Any,
         flags: Iterable[str] = (),
         date: datetime.datetime | None = None,
+        *,
+        size: int | None = None,
     ) -> Op[r.AppendUid | None]:
-        """APPEND one message (bytes, or a binary file-like read in chunks: sync or
-        async ``read``); the literal goes out in chunks, at once with LITERAL+ or after
-        the server's "+". The APPENDUID code when the server has UIDPLUS."""
-        if not isinstance(message, bytes | bytearray | memoryview):
-            pieces = []
-            while True:
-                piece = yield Call(message.read, (_CHUNK,))
-                if not piece:
+        """APPEND one message: bytes, or a binary file-like (sync or async ``read``, and
+        ``seek``/``tell`` unless ``size`` is given) streamed in chunks, never whole. The
+        literal goes at once with LITERAL+, else after the server's "+". Returns the
+        APPENDUID code when the server has UIDPLUS."""
+        data: bytes | None = None
+        reader: Any = message
+        if isinstance(message, bytes | bytearray | memoryview):
+            data = bytes(message)
+            size = len(data)
+        elif size is None:
+            here = yield Call(message.tell)
+            end = yield Call(message.seek, (0, 2))
+            yield Call(message.seek, (here,))
+            size = end - here
+        binary = data is not None and b"\x00" in data
+        tag = self._tag()
+        start = imap.AppendStarted(
+            tag=tag, mailbox=mailbox, flags=tuple(flags) or None, date=date, size=size,
+            binary=binary,
+        )  # fmt: skip
+        head = self.conn.send(start)
+        yield from self._send(head)
+        if not head.endswith(b"+}\r\n"):
+            while True:  # the "+", or a NO instead
+                event = yield from self._event()
+                self._apply(event)
+                if isinstance(event, imap.AppendReady):
                     break
-                pieces.append(piece)
-            message = b"".join(pieces)
-        data = bytes(message)
-        entry = c.AppendMessage(
-            message=data, flags=tuple(flags), internal_date=date, binary=b"\x00" in data
-        )
-        command = c.Append(tag=self._tag(), mailbox=mailbox, messages=(entry,))
-        _, tagged = yield from self._command(command)
-        return tagged.code if isinstance(tagged.code, r.AppendUid) else None
+                if isinstance(event, r.Tagged) and event.tag == tag:
+                    raise ServerError(event.status, _text(event), command="APPEND")
+        sent = 0
+        while sent < size:
+            if data is not None:
+                piece = data[sent : sent + _CHUNK]
+            else:
+                piece = yield Call(reader.read, (min(_CHUNK, size - sent),))
+                if not piece:
+                    raise MailError(f"the message ended after {sent} of {size} octets")
+            yield Send(self.conn.send(imap.AppendData(data=bytes(piece))), timeout=self.timeout)
+            sent += len(piece)
+        yield Send(self.conn.send(imap.AppendEnded()), timeout=self.timeout)
+        while True:
+            event = yield from self._event()
+            self._apply(event)
+            if isinstance(event, r.Tagged) and event.tag == tag:
+                break
+        if event.status != "OK":
+            raise ServerError(event.status, _text(event), command="APPEND")
+        return event.code if isinstance(event.code, r.AppendUid) else None
 
     # -- IDLE
 

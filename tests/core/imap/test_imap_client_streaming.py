@@ -8,18 +8,27 @@ code streams a 50 MB body.
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailproto import NEED_DATA, Event, LocalProtocolError, RemoteProtocolError
 from mailproto.imap import (
+    AppendData,
+    AppendEnded,
+    AppendReady,
+    AppendStarted,
     ClientConfig,
     ClientConnection,
     FetchLiteralData,
     FetchLiteralStarted,
     Section,
     SequenceSet,
+    ServerConfig,
+    ServerConnection,
+    parse_command,
 )
 from mailproto.imap import commands as c
 from mailproto.imap import responses as r
@@ -177,3 +186,100 @@ def test_a_literal_that_does_not_follow_an_item_name_is_held() -> None:
     conn = _client(stream_literals_over=10)
     [fetch] = _run(conn, b"* 1 FETCH (BODY[] {20+}\r\n%s)\r\n" % (b"y" * 20))
     assert fetch == r.Fetch(seq=1, attributes=(r.BodySection(section=Section(), data=b"y" * 20),))
+
+
+# --- a streamed APPEND (client to server) ---------------------------------------------------
+
+
+def _selected(capabilities: bytes = b"IMAP4rev2") -> ClientConnection:
+    conn = ClientConnection()
+    conn.receive_data(GREETING)
+    assert isinstance(conn.next_event(), r.Untagged)
+    conn.send(c.Login(tag="L", username=b"u", password=b"p"))
+    conn.receive_data(b"L OK [CAPABILITY %s] done\r\n" % capabilities)
+    assert isinstance(conn.next_event(), r.Tagged)
+    return conn
+
+
+def test_streamed_append_waits_for_the_continuation() -> None:
+    conn = _selected()
+    start = AppendStarted(tag="A", mailbox="Sent", flags=("\\Seen",), size=10)
+    assert conn.send(start) == b"A APPEND Sent (\\Seen) {10}\r\n"
+    with pytest.raises(LocalProtocolError, match="AppendReady"):
+        conn.send(AppendData(data=b"0123"))
+    with pytest.raises(LocalProtocolError, match="must complete first"):
+        conn.send(c.Noop(tag="N"))
+    conn.receive_data(b"+ Ready\r\n")
+    assert conn.next_event() == AppendReady()
+    assert conn.send(AppendData(data=b"0123")) == b"0123"
+    with pytest.raises(LocalProtocolError, match="missing"):
+        conn.send(AppendEnded())
+    with pytest.raises(LocalProtocolError, match="more octets"):
+        conn.send(AppendData(data=b"0123456"))
+    assert conn.send(AppendData(data=b"456789")) == b"456789"
+    assert conn.send(AppendEnded()) == b"\r\n"
+    conn.receive_data(b"A OK [APPENDUID 7 3] done\r\n")
+    done = conn.next_event()
+    assert isinstance(done, r.Tagged)
+    assert done.code == r.AppendUid(uidvalidity=7, uids=SequenceSet.parse("3"))
+    assert conn.pending == ()
+    conn.send(c.Noop(tag="N"))  # the session goes on
+
+
+def test_streamed_append_with_literal_plus_and_literal8() -> None:
+    conn = _selected(b"IMAP4rev2 LITERAL+ BINARY")
+    date = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    start = AppendStarted(tag="A", mailbox="INBOX", date=date, size=3, binary=True)
+    wire = conn.send(start)
+    assert wire == b'A APPEND INBOX " 2-Jan-2024 03:04:05 +0000" ~{3+}\r\n'
+    assert conn.send(AppendData(data=b"a\x00b")) == b"a\x00b"  # no "+" to wait for
+    assert conn.send(AppendEnded()) == b"\r\n"
+    parsed = parse_command(wire + b"a\x00b\r\n")
+    assert isinstance(parsed, c.Append)
+    assert parsed.messages[0].binary
+
+
+def test_literal_minus_streams_small_messages_only() -> None:
+    conn = _selected(b"IMAP4rev2 LITERAL-")
+    assert conn.send(AppendStarted(tag="A", mailbox="INBOX", size=4096)).endswith(b"{4096+}\r\n")
+    conn.send(AppendData(data=b"x" * 4096))
+    conn.send(AppendEnded())
+    conn.receive_data(b"A OK done\r\n")
+    conn.next_event()
+    assert conn.send(AppendStarted(tag="B", mailbox="INBOX", size=4097)).endswith(b"{4097}\r\n")
+
+
+def test_a_refused_streamed_append() -> None:
+    conn = _selected()
+    conn.send(AppendStarted(tag="A", mailbox="INBOX", size=10**9))
+    conn.receive_data(b"A NO [TOOBIG] too big\r\n")
+    refused = conn.next_event()
+    assert isinstance(refused, r.Tagged)
+    assert refused.status == "NO"
+    with pytest.raises(LocalProtocolError, match="without AppendStarted"):
+        conn.send(AppendData(data=b"x"))
+    conn.send(c.Noop(tag="N"))
+
+
+def test_streamed_append_between_our_client_and_our_server() -> None:
+    server = ServerConnection(ServerConfig(allow_insecure_auth=True, append_chunk_size=1000))
+    client = ClientConnection()
+    client.receive_data(server.send(r.Untagged(status="PREAUTH", text="hi")))
+    assert isinstance(client.next_event(), r.Untagged)
+    body = BODY[:5000]
+    server.receive_data(client.send(AppendStarted(tag="A", mailbox="INBOX", size=len(body))))
+    started = server.next_event()
+    assert isinstance(started, AppendStarted)
+    assert started.size == len(body)
+    client.receive_data(server.data_to_send())
+    assert client.next_event() == AppendReady()
+    for i in range(0, len(body), 1500):
+        server.receive_data(client.send(AppendData(data=body[i : i + 1500])))
+    server.receive_data(client.send(AppendEnded()))
+    got = b""
+    while not isinstance(event := server.next_event(), AppendEnded):
+        assert isinstance(event, AppendData)
+        got += event.data
+    assert got == body
+    client.receive_data(server.send(r.Tagged(tag="A", status="OK", text="done")))
+    assert isinstance(client.next_event(), r.Tagged)
