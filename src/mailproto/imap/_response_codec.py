@@ -104,8 +104,16 @@ def _nq(g: bytes) -> bytes | None:
 def _fast_addresses(g: bytes) -> tuple[r.Address, ...] | None:
     if g[0] != 0x28:
         return None
+    # The pattern admits only NIL or quoted strings without escapes, CR, LF or NUL:
+    # fields that need no further check.
+    parsed = r.Address._parsed
     return tuple(
-        r.Address(name=_nq(a), adl=_nq(b), mailbox=_nq(c), host=_nq(d))
+        parsed(
+            None if a[0] != 0x22 else a[1:-1],
+            None if b[0] != 0x22 else b[1:-1],
+            None if c[0] != 0x22 else c[1:-1],
+            None if d[0] != 0x22 else d[1:-1],
+        )
         for a, b, c, d in _ADDRESS.findall(g)
     )
 
