@@ -39,6 +39,8 @@ import imaplib
 import importlib
 import importlib.util
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -568,14 +570,16 @@ def message_dovecot(
     reason = unavailable_reason(("imap",))
     if reason is not None:
         require.unavailable(reason)
-    base = tmp_path_factory.mktemp("dovecot-message")
+    # Its own directory, not pytest's temp root: another pytest run starting meanwhile
+    # resets that root to 0700, which would lock Dovecot's users out mid-run.
+    base = Path(tempfile.mkdtemp(prefix="mailproto-dovecot-message-"))
     maildir = base / "Maildir"
     deliver(maildir, [m.data for m in CORPUS], first_time=FIRST_TIME)
     (base / "run").mkdir()
     server = start_dovecot(
         base / "run",
         maildir,
-        private_root=tmp_path_factory.getbasetemp().parent,
+        private_root=base,
         # A part it cannot decode (BINARY of broken base64) gets NO, not a disconnection.
         extra_config="imap_fetch_failure = no-after\n",
     )
@@ -583,6 +587,7 @@ def message_dovecot(
         yield server
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)
         left = instance_processes(server.instance)
         assert not left, f"Dovecot processes left behind: {left}"
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime
 import imaplib
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -307,13 +309,13 @@ def search_dovecot(
     reason = unavailable_reason(("imap",))
     if reason is not None:
         require.unavailable(reason)
-    base = tmp_path_factory.mktemp("dovecot-search")
+    # Its own directory, not pytest's temp root: another pytest run starting meanwhile
+    # resets that root to 0700, which would lock Dovecot's users out mid-run.
+    base = Path(tempfile.mkdtemp(prefix="mailproto-dovecot-search-"))
     maildir = base / "Maildir"
     deliver(maildir, CORPUS, first_time=FIRST_TIME)
     (base / "run").mkdir()
-    server: Dovecot = start_dovecot(
-        base / "run", maildir, private_root=tmp_path_factory.getbasetemp().parent
-    )
+    server: Dovecot = start_dovecot(base / "run", maildir, private_root=base)
     client = imaplib.IMAP4(server.host, server.imap_port)
     try:
         client.login(server.user, server.password)
@@ -345,6 +347,7 @@ def search_dovecot(
             client.logout()
         finally:
             server.stop()
+            shutil.rmtree(base, ignore_errors=True)
             left = instance_processes(server.instance)
             assert not left, f"Dovecot processes left behind: {left}"
 

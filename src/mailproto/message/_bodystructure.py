@@ -56,6 +56,7 @@ Params = tuple[tuple[bytes, bytes], ...]
 # RFC 2045 token (8-bit octets tolerated as Dovecot does).
 _T = rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]'
 _TOKEN = re.compile(_T + rb"+")
+_BARE_TOKEN = re.compile(rb"[ \t\r\n]*(%s+)[ \t\r\n]*" % _T)
 # Fast paths for values without comments; anything else goes the long way.
 _TYPE = re.compile(rb"[ \t\r\n]*(%s+)[ \t\r\n]*/[ \t\r\n]*(%s+)[ \t\r\n]*(?=;|\Z)" % (_T, _T))
 _PARAM = re.compile(
@@ -242,6 +243,20 @@ class _Content:
     )
 
     def __init__(self, part: Part, top: bool) -> None:
+        parsed = part.content_fields
+        if part.simple_type and parsed is not None and len(parsed) == 1:
+            # The usual part: its one MIME field is the Content-Type the model read.
+            self.media_type: bytes | None = part.raw_media_type
+            self.subtype = part.raw_subtype
+            self.params: Params | None = part.raw_params or None
+            self.id: bytes | None = None
+            self.description: bytes | None = None
+            self.encoding: bytes | None = None
+            self.md5: bytes | None = None
+            self.location: bytes | None = None
+            self.disposition: Disposition | None = None
+            self.language: tuple[bytes, ...] | None = None
+            return
         media_type: bytes | None = None
         subtype = b""
         params: Params | None = None
@@ -250,14 +265,15 @@ class _Content:
         language: tuple[bytes, ...] | None = None
         first: dict[bytes, bytes] = {}  # the first ID, Description, MD5, Location
         mime = not top
-        fields: Iterable[re.Match[bytes]] | None = part.content_fields
+        fields: Iterable[re.Match[bytes]] | None = parsed
         if fields is None:  # a Part not made by parse_message
             fields = part.header.scan(CONTENT_FIELD)
         for m in fields:
-            if m.group(2) is not None:  # Content-Type
+            name, is_type, is_transfer, value = m.groups()
+            if is_type is not None:  # Content-Type
                 mime = True
                 if media_type is None:
-                    if part.simple_type and m.group(4) is not None:
+                    if part.simple_type and value is not None:
                         # The model read this very field (its first Content-Type with
                         # a colon) and nothing in it can be read two ways.
                         media_type = part.raw_media_type
@@ -266,14 +282,17 @@ class _Content:
                     else:
                         media_type, subtype, params = _content_type(raw_value(m, 4))
                 continue
-            if m.group(3) is not None:  # Content-Transfer-Encoding
+            if is_transfer is not None:  # Content-Transfer-Encoding
                 if encoding is None:
                     raw = raw_value(m, 4)
-                    token, pos = _token(raw, _skip(raw, 0))
-                    if token and pos >= len(raw):
-                        encoding = token
+                    bare = _BARE_TOKEN.fullmatch(raw)
+                    if bare is not None:  # the usual value: one token, no comments
+                        encoding = bare.group(1)
+                    else:
+                        token, pos = _token(raw, _skip(raw, 0))
+                        if token and pos >= len(raw):
+                            encoding = token
                 continue
-            name = m.group(1)
             if name[0] in _M:  # MIME-Version
                 mime = True
                 continue

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 
 from ..imap.responses import Address, Envelope
-from ._address import REPLACEMENT, parse_addresses
-from ._model import FIELD_VALUE, HeaderBlock, Message, Part, raw_value
+from ._address import REPLACEMENT, address_list
+from ._model import FIELD_VALUE, Message, Part, raw_value
 
 __all__ = ["envelope", "header_value", "humanize"]
 
@@ -59,8 +59,13 @@ def humanize(raw: bytes) -> bytes:
     return value
 
 
-def _fields(header: HeaderBlock) -> tuple[dict[bytes, bytes], dict[bytes, list[Address]]]:
-    """The last value of each text field and the addresses of each address field."""
+def envelope(part: Part | Message) -> Envelope:
+    """The ENVELOPE of a message, read from the header block of ``part``.
+
+    For the message inside a message/rfc822 part, pass that part's ``message``.
+    """
+    header = part.root.header if isinstance(part, Message) else part.header
+    # The last value of each text field, the addresses of each address field.
     text: dict[bytes, bytes] = {}
     addresses: dict[bytes, list[Address]] = {}
     for m in header.scan(_ENVELOPE_FIELD):
@@ -68,36 +73,30 @@ def _fields(header: HeaderBlock) -> tuple[dict[bytes, bytes], dict[bytes, list[A
         if key in _ADDRESS_FIELDS:
             found = addresses.get(key)
             if found is None:
-                addresses[key] = list(parse_addresses(raw_value(m, 2)))
+                addresses[key] = address_list(raw_value(m, 2))
             else:
-                found.extend(parse_addresses(raw_value(m, 2)))
+                found.extend(address_list(raw_value(m, 2)))
         else:
             text[key] = raw_value(m, 2)
-    return text, addresses
-
-
-def envelope(part: Part | Message) -> Envelope:
-    """The ENVELOPE of a message, read from the header block of ``part``.
-
-    For the message inside a message/rfc822 part, pass that part's ``message``.
-    """
-    header = part.root.header if isinstance(part, Message) else part.header
-    text, addresses = _fields(header)
-    lists = {key: tuple(found) for key, found in addresses.items() if found}
     date = text.get(b"date")
     subject = text.get(b"subject")
     in_reply_to = text.get(b"in-reply-to")
     message_id = text.get(b"message-id")
-    from_ = lists.get(b"from")
+    from_ = _nonempty(addresses.get(b"from"))
     return Envelope(
         date=None if date is None else header_value(date),
         subject=None if subject is None else humanize(subject),
         from_=from_,
-        sender=lists.get(b"sender") or from_,
-        reply_to=lists.get(b"reply-to") or from_,
-        to=lists.get(b"to"),
-        cc=lists.get(b"cc"),
-        bcc=lists.get(b"bcc"),
+        sender=_nonempty(addresses.get(b"sender")) or from_,
+        reply_to=_nonempty(addresses.get(b"reply-to")) or from_,
+        to=_nonempty(addresses.get(b"to")),
+        cc=_nonempty(addresses.get(b"cc")),
+        bcc=_nonempty(addresses.get(b"bcc")),
         in_reply_to=None if in_reply_to is None else header_value(in_reply_to),
         message_id=None if message_id is None else header_value(message_id),
     )
+
+
+def _nonempty(found: list[Address] | None) -> tuple[Address, ...] | None:
+    """An address list for ENVELOPE: NIL when no address was found."""
+    return tuple(found) if found else None
