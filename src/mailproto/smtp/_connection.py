@@ -431,11 +431,15 @@ class ServerConnection(ConnectionBase[SMTPEvent]):
         self.session.tls_started()
 
 
-@attrs.define(slots=True)
 class _Pending:
-    command: SMTPEvent | None  # None: the greeting
-    replies: int = 1  # LMTP body end: resolved when its first reply arrives
-    resolved: bool = True
+    """A command waiting for its reply (a plain class: one is made per command)."""
+
+    __slots__ = ("command", "replies", "resolved")
+
+    def __init__(self, command: SMTPEvent | None, *, resolved: bool = True) -> None:
+        self.command = command  # None: the greeting
+        self.replies = 1  # LMTP body end: resolved when its first reply arrives
+        self.resolved = resolved
 
 
 class ClientConnection(ConnectionBase[SMTPEvent]):
@@ -449,6 +453,8 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
         super().__init__()
         self._lines: list[str] = []
         self._code = 0
+        self._known: dict[bytes, Reply] = {}  # one-line replies already parsed, by line
+        self._valid: set[tuple[str, bool]] = set()  # addresses found valid
         self._stuffer: DotStuffer | None = None
         self._bdat_left = 0
 
@@ -475,8 +481,11 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
     def _next_event(self) -> NextEvent:
         if self.session.state is TLS_PENDING:
             return PAUSED
+        extract_line = self._buf.extract_line
+        config = self.config
+        texts = self._lines  # the lines of a reply read so far (kept over NEED_DATA)
         while True:
-            line = self._buf.extract_line(self.config.max_reply_line)
+            line = extract_line(config.max_reply_line)
             if line is None:
                 if self._eof:
                     self.session.state = CLOSED
@@ -485,22 +494,31 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
             if line is LINE_TOO_LONG:
                 raise LocalProtocolError("reply line too long")
             assert isinstance(line, bytes)
+            if not texts:
+                # A one-line reply seen before ("250 2.0.0 Ok" to every RCPT): replies
+                # are immutable, so the same one serves again, unparsed.
+                known = self._known.get(line)
+                if known is not None:
+                    self._received(known)
+                    return known
             parsed = parse_reply_line(line)
             if parsed is None:
                 raise LocalProtocolError(f"not an SMTP reply line: {line[:80]!r}")
             code, last, text = parsed
-            if self._lines and code != self._code:
+            if texts and code != self._code:
                 raise LocalProtocolError("reply code changed inside a multi-line reply")
             self._code = code
-            self._lines.append(text)
-            if len(self._lines) > self.config.max_reply_lines:
+            texts.append(text)
+            if len(texts) > config.max_reply_lines:
                 raise LocalProtocolError("too many lines in one reply")
             if last:
                 break
-        texts, self._lines = self._lines, []
+        self._lines = []
         if code == 334:
             return self._challenge(texts)
         reply = build_reply(code, texts)
+        if len(texts) == 1 and len(line) <= _KNOWN_LINE and len(self._known) < _KNOWN_REPLIES:
+            self._known[line] = reply
         self._received(reply)
         return reply
 
@@ -518,36 +536,37 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
         return AuthChallenge(data=data)
 
     def _received(self, reply: Reply) -> None:
-        if not self._pending:
-            if reply.code == 421:  # unsolicited shutdown notice
+        queue = self._pending
+        code = reply.code
+        if not queue:
+            if code == 421:  # unsolicited shutdown notice
                 self.session.apply(None, reply)
                 self._resync()
                 return
-            raise LocalProtocolError(f"unexpected reply {reply.code}: no command pending")
-        pending = self._pending[0]
+            raise LocalProtocolError(f"unexpected reply {code}: no command pending")
+        pending = queue[0]
         command = pending.command
-        if reply.code < 400:
-            key = type(command) if command is not None else None
-            allowed = SUCCESS_CODES[key]
+        if code < 400:
+            allowed = SUCCESS_CODES[type(command) if command is not None else None]
             # 3xx only where the protocol has one; any 2xx counts as success elsewhere.
-            if reply.code not in allowed and (reply.code >= 300 or not _two_xx(allowed)):
-                raise LocalProtocolError(f"reply {reply.code} does not answer {command!r}")
+            if code not in allowed and (code >= 300 or not _two_xx(allowed)):
+                raise LocalProtocolError(f"reply {code} does not answer {command!r}")
         if not pending.resolved:
             pending.replies = max(self.session.accepted, 1)
             pending.resolved = True
-        if reply.code == 421:
-            self._pending.clear()
+        if code == 421:
+            queue.clear()
             self.session.apply(None, reply)
             self._resync()
             return
         pending.replies -= 1
         if pending.replies > 0:
             return
-        self._pending.popleft()
-        if isinstance(command, Data) and reply.code == 354:
+        queue.popleft()
+        if code == 354 and isinstance(command, Data):
             self._stuffer = DotStuffer()
         self.session.apply(command, reply)
-        if reply.code >= 400 or type(command) not in _ASSUMED:
+        if code >= 400 or type(command) not in _ASSUMED:
             # The prediction assumed success, or knew nothing of this command: redo it.
             # (A success that was assumed leaves the prediction as it is.)
             self._resync()
@@ -576,18 +595,19 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
                 raise LocalProtocolError("EndOfMessage outside of DATA")
             tail = self._stuffer.end()
             self._stuffer = None
-            self._pending.append(_Pending(EndOfMessage(), resolved=not self.lmtp))
-            _assume_success(self._predicted, EndOfMessage())
+            end = EndOfMessage()
+            self._pending.append(_Pending(end, resolved=not self.session.lmtp))
+            self._predicted.apply(end, _ASSUMED[EndOfMessage])
             return tail
         if self._stuffer is not None or self._bdat_left:
             raise LocalProtocolError("a message body is being sent")
-        if isinstance(event, AuthResponse | AuthCancel):
+        if isinstance(event, _AUTH_ANSWERS):
             if not self.session.in_auth or self._pending:
                 raise LocalProtocolError("no AUTH challenge to answer")
             self.session.in_auth = False
             self._pending.append(_Pending(event))
             return format_command(event)
-        if isinstance(event, Reply | AuthChallenge | CommandRejected | MessageRejected):
+        if isinstance(event, _NOT_SENT_BY_CLIENT):
             raise LocalProtocolError(f"a client does not send {type(event).__name__}")
         if self.session.in_auth:
             # The server reads the next line as the SASL response.
@@ -599,8 +619,9 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
             raise LocalProtocolError("call start_tls() first")
         if self._pending:
             self._check_pipelining(event)
+        predicted = self._predicted
         try:
-            self._predicted.check(event)
+            predicted.check(event)
         except Rejection as rej:
             raise LocalProtocolError(f"{type(event).__name__} not allowed now: {rej}") from None
         self._check_parameters(event)
@@ -610,12 +631,14 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
             self._pending.append(_Pending(event, resolved=not (self.lmtp and event.last)))
         else:
             self._pending.append(_Pending(event))
-        _assume_success(self._predicted, event)
+        assumed = _ASSUMED.get(type(event))
+        if assumed is not None:
+            predicted.apply(event, assumed)
         return data
 
     def _check_pipelining(self, event: SMTPEvent) -> None:
         ext = self.session.extensions
-        if ext is None or "PIPELINING" not in ext:
+        if ext is None or "PIPELINING" not in ext.keywords:
             raise LocalProtocolError("the server did not offer PIPELINING: wait for the reply")
         # RFC 2920 section 3.1: these end a group; nothing may follow until they answer,
         # so only the newest pending command can be one.
@@ -626,34 +649,46 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
             )
 
     def _check_parameters(self, event: SMTPEvent) -> None:
-        ext = self.session.extensions or Extensions()
+        ext = self.session.extensions or _NO_EXTENSIONS
         if isinstance(event, MailFrom):
-            needs = {
-                "SIZE": event.size is not None,
+            offered = ext.keywords  # upper case, as the keywords below
+            body = event.body
+            for keyword, needed in (
+                ("SIZE", event.size is not None),
                 # RFC 3030 section 4.2: BODY=BINARYMIME needs BINARYMIME, not 8BITMIME.
-                "8BITMIME": event.body in ("7BIT", "8BITMIME"),
-                "BINARYMIME": event.body == "BINARYMIME",
-                "SMTPUTF8": event.smtputf8,
-                "AUTH": event.auth is not None,
-                "DSN": event.ret is not None or event.envid is not None,
-            }
-            for keyword, needed in needs.items():
-                if needed and keyword not in ext:
+                ("8BITMIME", body in ("7BIT", "8BITMIME")),
+                ("BINARYMIME", body == "BINARYMIME"),
+                ("SMTPUTF8", event.smtputf8),
+                ("AUTH", event.auth is not None),
+                ("DSN", event.ret is not None or event.envid is not None),
+            ):
+                if needed and keyword not in offered:
                     raise LocalProtocolError(f"the server did not offer {keyword}")
-            if event.sender and not is_valid_mailbox(event.sender, utf8=event.smtputf8):
+            if event.sender and not self._valid_mailbox(event.sender, event.smtputf8):
                 raise LocalProtocolError(f"not a valid sender address: {event.sender!r}")
         elif isinstance(event, RcptTo):
             if (event.notify is not None or event.orcpt is not None) and "DSN" not in ext:
                 raise LocalProtocolError("the server did not offer DSN")
-            if not is_valid_mailbox(event.recipient, utf8=self._predicted.utf8) and (
+            if not self._valid_mailbox(event.recipient, self._predicted.utf8) and (
                 event.recipient.lower() != "postmaster"
             ):
                 raise LocalProtocolError(f"not a valid recipient address: {event.recipient!r}")
-        elif isinstance(event, Ehlo | Helo | Lhlo | Noop | Help) and not (
+        elif isinstance(event, (Ehlo, Helo, Lhlo, Noop, Help)) and not (
             format_command(event).isascii()
         ):
             # Only MAIL, RCPT, VRFY and EXPN may carry UTF-8 (RFC 6531), as servers check.
             raise LocalProtocolError("this command must be ASCII")
+
+    def _valid_mailbox(self, address: str, utf8: bool) -> bool:
+        """`is_valid_mailbox`, remembering the addresses found valid (a sender and its
+        recipients come back message after message)."""
+        key = (address, utf8)
+        if key in self._valid:
+            return True
+        valid = is_valid_mailbox(address, utf8=utf8)
+        if valid and len(self._valid) < _KNOWN_ADDRESSES:
+            self._valid.add(key)
+        return valid
 
     def _send_data(self, data: bytes) -> bytes:
         if self._stuffer is not None:
@@ -681,6 +716,13 @@ class ClientConnection(ConnectionBase[SMTPEvent]):
         self.session.tls_started()
         self._resync()
 
+
+_KNOWN_REPLIES = 32  # the first distinct one-line replies remembered per connection...
+_KNOWN_LINE = 200  # ...when no longer than this
+_KNOWN_ADDRESSES = 256  # the first addresses found valid, remembered per connection
+_AUTH_ANSWERS = (AuthResponse, AuthCancel)
+_NOT_SENT_BY_CLIENT = (Reply, AuthChallenge, CommandRejected, MessageRejected)
+_NO_EXTENSIONS = Extensions()
 
 _ENDS_GROUP = (
     Ehlo,

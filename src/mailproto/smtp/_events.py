@@ -123,6 +123,8 @@ class Lhlo(SMTPEvent):
 def _params(
     value: Iterable[tuple[str, str | None]],
 ) -> tuple[tuple[str, str | None], ...]:
+    if value == ():
+        return ()  # the usual case, on every MAIL and RCPT built
     out = tuple((k.upper(), v) for k, v in value)
     for key, val in out:
         if _KEYWORD.fullmatch(key) is None:
@@ -293,6 +295,10 @@ class EndOfChunk(SMTPEvent):
 # --- replies --------------------------------------------------------------------------
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _lines(value: str | Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(value.split("\n"))
@@ -324,6 +330,16 @@ class Reply(SMTPEvent):
             raise LocalProtocolError(
                 f"enhanced code {self.enhanced!r} does not fit reply code {self.code}"
             )
+
+    @classmethod
+    def _unchecked(cls, code: int, lines: tuple[str, ...], enhanced: str | None) -> Reply:
+        """A reply whose fields the caller has already validated (the core's parser):
+        building one per server reply is on every client's hot path."""
+        reply = _new(cls)
+        _set(reply, "code", code)
+        _set(reply, "lines", lines)
+        _set(reply, "enhanced", enhanced)
+        return reply
 
     @property
     def text(self) -> str:

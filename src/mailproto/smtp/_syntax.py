@@ -499,38 +499,37 @@ def parse_command(
 # --- writing --------------------------------------------------------------------------
 
 
-def _path(address: str) -> str:
-    return f"<{address}>"
-
-
 def format_command(event: SMTPEvent) -> bytes:
     """The command line for ``event``, with CRLF (BDAT included, not its bytes)."""
     if isinstance(event, MailFrom):
-        parts = [f"MAIL FROM:{_path(event.sender)}"]
+        # Built by appending: MAIL and RCPT are formatted once per message and recipient.
+        text = f"MAIL FROM:<{event.sender}>"
         if event.size is not None:
-            parts.append(f"SIZE={event.size}")
+            text += f" SIZE={event.size}"
         if event.body is not None:
-            parts.append(f"BODY={event.body}")
+            text += f" BODY={event.body}"
         if event.smtputf8:
-            parts.append("SMTPUTF8")
+            text += " SMTPUTF8"
         if event.auth is not None:
-            parts.append("AUTH=" + (xtext_encode(event.auth) if event.auth else "<>"))
+            text += " AUTH=" + (xtext_encode(event.auth) if event.auth else "<>")
         if event.ret is not None:
-            parts.append(f"RET={event.ret}")
+            text += f" RET={event.ret}"
         if event.envid is not None:
-            parts.append(f"ENVID={xtext_encode(event.envid)}")
-        parts.extend(k if v is None else f"{k}={v}" for k, v in event.extra)
-        text = " ".join(parts)
+            text += f" ENVID={xtext_encode(event.envid)}"
+        if event.extra:
+            text += "".join(f" {k}" if v is None else f" {k}={v}" for k, v in event.extra)
     elif isinstance(event, RcptTo):
-        parts = [f"RCPT TO:{_path(event.recipient)}"]
+        text = f"RCPT TO:<{event.recipient}>"
         if event.notify is not None:
             order = [n for n in ("SUCCESS", "FAILURE", "DELAY") if n in event.notify]
-            parts.append("NOTIFY=" + (",".join(order) or "NEVER"))
+            text += " NOTIFY=" + (",".join(order) or "NEVER")
         if event.orcpt is not None:
-            parts.append(f"ORCPT={event.orcpt[0]};{xtext_encode(event.orcpt[1])}")
-        parts.extend(k if v is None else f"{k}={v}" for k, v in event.extra)
-        text = " ".join(parts)
-    elif isinstance(event, Ehlo | Helo | Lhlo):
+            text += f" ORCPT={event.orcpt[0]};{xtext_encode(event.orcpt[1])}"
+        if event.extra:
+            text += "".join(f" {k}" if v is None else f" {k}={v}" for k, v in event.extra)
+    elif isinstance(event, _VERB_ONLY):
+        text = type(event).__name__.upper()
+    elif isinstance(event, (Ehlo, Helo, Lhlo)):
         text = f"{type(event).__name__.upper()} {event.domain}"
     elif isinstance(event, Bdat):
         text = f"BDAT {event.size}" + (" LAST" if event.last else "")
@@ -542,18 +541,19 @@ def format_command(event: SMTPEvent) -> bytes:
         text = base64.b64encode(event.data).decode()
     elif isinstance(event, AuthCancel):
         text = "*"
-    elif isinstance(event, Noop | Help):
+    elif isinstance(event, (Noop, Help)):
         verb = type(event).__name__.upper()
         text = f"{verb} {event.argument}" if event.argument else verb
-    elif isinstance(event, Vrfy | Expn):
+    elif isinstance(event, (Vrfy, Expn)):
         text = f"{type(event).__name__.upper()} {event.argument}"
-    elif isinstance(event, Data | Rset | Quit):
-        text = type(event).__name__.upper()
     elif isinstance(event, StartTLS):
         text = "STARTTLS"
     else:
         raise TypeError(f"not a command: {event!r}")
     return text.encode("utf-8") + b"\r\n"
+
+
+_VERB_ONLY = (Data, Rset, Quit)
 
 
 def format_reply(reply: Reply) -> bytes:
@@ -575,19 +575,38 @@ _ENHANCED_PREFIX = re.compile(r"([245]\.[0-9]{1,3}\.[0-9]{1,3})(?: |$)")
 
 def parse_reply_line(line: bytes) -> tuple[int, bool, str] | None:
     """(code, is_last, text) of one reply line, or None if it is not a reply line."""
-    m = _REPLY_LINE.fullmatch(line)
-    if m is None:
+    # Reply-code = %x32-35 %x30-39 %x30-39, then SP or "-" and any text (or nothing);
+    # tested by hand: this runs for every line a client reads.
+    if len(line) < 3 or not 0x32 <= line[0] <= 0x35 or not line[1:3].isdigit():
         return None
-    text = (m.group(3) or b"").decode("utf-8", "replace")
-    return int(m.group(1)), m.group(2) != b"-", text
+    if len(line) == 3:
+        return int(line), True, ""
+    sep = line[3]
+    if sep != 0x20 and sep != 0x2D:
+        return None
+    return int(line[:3]), sep == 0x20, line[4:].decode("utf-8", "replace")
 
 
 def build_reply(code: int, texts: list[str]) -> Reply:
     """A `Reply` from the texts of its lines, taking the enhanced code off if present."""
-    m = _ENHANCED_PREFIX.match(texts[0])
+    first = texts[0]
     enhanced: str | None = None
-    if m is not None and m.group(1)[0] == str(code)[0]:
-        enhanced = m.group(1)
-        # RFC 2034: the code is followed by SP (or ends the line); "2.0.0x" is text.
-        texts = ["" if t == enhanced else t.removeprefix(f"{enhanced} ") for t in texts]
-    return Reply(code=code, lines=tuple(texts), enhanced=enhanced)
+    # The enhanced code's class digit is the reply's (cheap test before the regex).
+    if first[:1] == _CLASS_DIGIT.get(code // 100):
+        m = _ENHANCED_PREFIX.match(first)
+        if m is not None:
+            enhanced = m.group(1)
+            # RFC 2034: the code is followed by SP (or ends the line); "2.0.0x" is text.
+            prefix = f"{enhanced} "
+            texts = ["" if t == enhanced else t.removeprefix(prefix) for t in texts]
+    lines = tuple(texts)
+    # What Reply checks, tested without its regexes (ASCII without CR, LF or NUL is
+    # valid text); anything else goes through Reply's validators, and its errors.
+    in_range = 200 <= code <= 599
+    for t in lines:
+        if not (in_range and t.isascii()) or "\r" in t or "\n" in t or "\x00" in t:
+            return Reply(code=code, lines=lines, enhanced=enhanced)
+    return Reply._unchecked(code, lines, enhanced)
+
+
+_CLASS_DIGIT = {2: "2", 4: "4", 5: "5"}

@@ -124,11 +124,15 @@ class SMTPClientSession:
             if event is NEED_DATA:
                 conn.receive_data((yield Receive(timeout=self.timeout)))
                 continue
-            if isinstance(event, s.Reply | s.AuthChallenge):
+            if isinstance(event, _ANSWERS):
                 return event
-            if isinstance(event, s.ConnectionClosed):
-                raise ConnectionLost(f"{self.host} closed the connection")
-            raise ConnectionLost(f"unexpected event from {self.host}: {event!r}")
+            raise self._lost(event)
+
+    def _lost(self, event: object) -> ConnectionLost:
+        """The error for an event that is neither a reply nor a challenge."""
+        if isinstance(event, s.ConnectionClosed):
+            return ConnectionLost(f"{self.host} closed the connection")
+        return ConnectionLost(f"unexpected event from {self.host}: {event!r}")
 
     def reply(self) -> Op[s.Reply]:
         """The next reply (a 334 challenge where none is expected is an error)."""
@@ -136,6 +140,23 @@ class SMTPClientSession:
         if not isinstance(event, s.Reply):
             raise ServerError(334, "unexpected AUTH challenge")
         return event
+
+    def _replies(self, count: int) -> Op[list[s.Reply]]:
+        """The next ``count`` replies, as `reply` reads them, in one flow: a pipelined
+        transaction reads its replies without a generator per reply."""
+        conn = self.conn
+        replies: list[s.Reply] = []
+        while len(replies) < count:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                conn.receive_data((yield Receive(timeout=self.timeout)))
+            elif isinstance(event, s.Reply):
+                replies.append(event)
+            elif isinstance(event, s.AuthChallenge):
+                raise ServerError(334, "unexpected AUTH challenge")
+            else:
+                raise self._lost(event)
+        return replies
 
     def _command(self, event: s.SMTPEvent) -> Op[s.Reply]:
         yield Send(self.conn.send(event), timeout=self.timeout)
@@ -218,7 +239,7 @@ class SMTPClientSession:
         rcpts = list(recipients if recipients is not None else header_recipients)
         if not rcpts:
             raise MailError("no recipients")
-        ext = self.extensions
+        ext = self.extensions.keywords  # upper case, as the names tested below
         utf8 = not (sender.isascii() and all(r.isascii() for r in rcpts))
         if utf8 and "SMTPUTF8" not in ext:
             raise MailError("the server does not offer SMTPUTF8 for non-ASCII addresses")
@@ -233,22 +254,25 @@ class SMTPClientSession:
         chunking = "CHUNKING" in ext
         commands: list[s.SMTPEvent] = [mail, *(s.RcptTo(recipient=r) for r in rcpts)]
         commands.append(s.Bdat(size=len(data), last=True) if chunking else s.Data())
-        if pipelined:
-            out = b"".join(self.conn.send(c) for c in commands)
-            if chunking:
-                out += self.conn.send(s.MessageData(data=data))
-            yield Send(out, timeout=self.timeout)
+        conn = self.conn
         replies: list[s.Reply] = []
-        for command in commands:
-            if not pipelined:
+        if pipelined:
+            send = conn.send
+            out = b"".join([send(c) for c in commands])
+            if chunking:
+                out += send(s.MessageData(data=data))
+            yield Send(out, timeout=self.timeout)
+            replies = yield from self._replies(len(commands))
+        else:
+            for command in commands:
                 if command is not mail and replies[0].code >= 400:
                     break  # MAIL was refused
                 if command is commands[-1] and all(r.code >= 400 for r in replies[1:]):
                     break  # no recipient: no body
-                yield Send(self.conn.send(command), timeout=self.timeout)
+                yield Send(conn.send(command), timeout=self.timeout)
                 if isinstance(command, s.Bdat):
                     yield from self._body(data, stuffed=False)
-            replies.append((yield from self.reply()))
+                replies.append((yield from self.reply()))
         mail_reply = replies[0]
         if mail_reply.code >= 400:
             if len(replies) == len(commands) and replies[-1].code == 354:
@@ -269,8 +293,13 @@ class SMTPClientSession:
                 if not accepted:
                     raise RecipientsRefused(refused)
                 raise ServerError(last.code, _text(last), command="DATA")
-            yield from self._body(data, stuffed=True)
-            last = yield from self.reply()
+            if len(data) <= _CHUNK:
+                # What _body sends for one piece, without copying it.
+                out = conn.send(s.MessageData(data=data)) + conn.send(s.EndOfMessage())
+                yield Send(out, timeout=self.timeout)
+            else:
+                yield from self._body(data, stuffed=True)
+            (last,) = yield from self._replies(1)
         if not accepted:
             raise RecipientsRefused(refused)
         lmtp: dict[str, s.Reply] = {}
@@ -309,6 +338,9 @@ class SMTPClientSession:
             reply = None
         yield Close()
         return reply
+
+
+_ANSWERS = (s.Reply, s.AuthChallenge)
 
 
 def _text(reply: s.Reply) -> str:
