@@ -19,15 +19,22 @@ __all__ = ["SocketTransport", "connect"]
 class SocketTransport:
     """A connected (possibly TLS) socket as a `Transport`."""
 
-    __slots__ = ("_closed", "sock")
+    __slots__ = ("_closed", "_timeout", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._closed = False
+        self._timeout: float | None = -1.0  # unknown: set on first use
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        # settimeout is a system call each time: only when the value changes.
+        if timeout != self._timeout:
+            self.sock.settimeout(timeout)
+            self._timeout = timeout
 
     def receive(self, max_bytes: int, timeout: float | None) -> bytes:
         try:
-            self.sock.settimeout(timeout)
+            self._set_timeout(timeout)
             return self.sock.recv(max_bytes)
         except TimeoutError:
             raise TransportTimeout(f"no data from the peer in {timeout} s") from None
@@ -38,7 +45,7 @@ class SocketTransport:
 
     def send_all(self, data: bytes, timeout: float | None) -> None:
         try:
-            self.sock.settimeout(timeout)
+            self._set_timeout(timeout)
             self.sock.sendall(data)
         except TimeoutError:
             raise TransportTimeout(f"the peer took no data in {timeout} s") from None
@@ -62,6 +69,7 @@ class SocketTransport:
             )
             self.sock = tls
             tls.settimeout(timeout)
+            self._timeout = timeout
             tls.do_handshake()
         except TimeoutError:
             raise TransportTimeout(f"TLS handshake not done in {timeout} s") from None
