@@ -1,4 +1,4 @@
-"""The MDA as one object: users, store and authenticator shared by its LMTP and POP3 servers.
+"""The MDA as one object: users, store and authenticator shared by its LMTP, POP3, IMAP servers.
 
 `MDA` holds the pieces every session needs and hands out session flows
 (``session(info) -> Op[None]``) that any flavour's ``serve()`` runs: blocking threads,
@@ -93,6 +93,7 @@ class MDA:
         hostname: str = "localhost",
         lmtp_idle_timeout: float = 300.0,
         pop3_idle_timeout: float = 600.0,
+        imap_idle_timeout: float = 1800.0,
         max_message_size: int = 50 * 1024 * 1024,
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -104,6 +105,7 @@ class MDA:
         self.hostname = hostname
         self.lmtp_idle_timeout = lmtp_idle_timeout
         self.pop3_idle_timeout = pop3_idle_timeout
+        self.imap_idle_timeout = imap_idle_timeout
         self.max_message_size = max_message_size
         self._lock_dir = self.data_dir / "pop3-locks"
         self._mutex = threading.Lock()
@@ -123,6 +125,12 @@ class MDA:
         from .pop3 import pop3_flow
 
         return pop3_flow(self, info)
+
+    def imap_session(self, info: TransportInfo) -> Op[None]:
+        """The IMAP session for one connection (RFC 3501 / RFC 9051)."""
+        from .imap import imap_flow
+
+        return imap_flow(self, info)
 
     # -- helpers the flows call (through Call effects) -----------------------------------
 

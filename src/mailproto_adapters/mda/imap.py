@@ -1,0 +1,851 @@
+"""The IMAP server session (RFC 3501 IMAP4rev1, RFC 9051 IMAP4rev2) over the MDA store.
+
+Written once as a flow of effects, run by every flavour's ``serve()``; the protocol is
+`mailproto.imap.ServerConnection` (one command at a time), this module decides the
+answers:
+
+- Logins (LOGIN, AUTHENTICATE with SASL-IR) go through the `Authenticator`; a failure is
+  answered only after the delay it asks for. Passwords in the clear need TLS unless
+  the MDA allows plaintext (``LOGINDISABLED`` is then advertised).
+- A session only ever holds the logged-in user's `UserStore`: every mailbox name is
+  resolved inside it, so no name reaches another user's mail.
+- The selected mailbox is a per-session view (the UIDs in sequence order and the flags
+  last shown). Others' changes are found by polling ``highestmodseq`` after each
+  command and every second in IDLE, and reported as EXISTS, FETCH FLAGS and EXPUNGE;
+  EXPUNGE is never sent during FETCH, STORE, SEARCH or COPY by sequence number
+  (RFC 9051 7.4.1): those are kept until a command where it is allowed.
+- Blocking work (store, scrypt) goes through `service.blocking_call`. APPEND is spooled
+  to a `SpooledTemporaryFile`, never held whole.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+import itertools
+import logging
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, cast
+
+import attrs
+
+from mailproto import NEED_DATA, PAUSED, RemoteProtocolError, imap
+from mailproto.imap import commands as c
+from mailproto.imap import responses as r
+from mailproto.message import UnknownCharset, esearch
+from mailproto.message import search as message_search
+from mailproto.sasl import Challenge
+
+from .._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
+from .._transport import TransportError, TransportTimeout
+from . import imap_data
+from .auth import AuthExchange, AuthOutcome
+from .names import InvalidMailboxName
+from .service import blocking_call, pause
+from .store import (
+    Mailbox,
+    MailboxExists,
+    MailboxHasChildren,
+    MailboxNotFound,
+    MessageRecord,
+    QuotaExceeded,
+    StoreError,
+    UserStore,
+)
+
+if TYPE_CHECKING:
+    from .service import MDA
+
+__all__ = ["imap_flow", "list_matcher"]
+
+log = logging.getLogger("mailproto.imap")
+
+SPOOL_IN_MEMORY = 1024 * 1024
+FLUSH_AT = 65536
+FETCH_BATCH = 64
+IDLE_POLL = 1.0  # seconds between two looks at the selected mailbox while idling
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+ENABLEABLE = ("CONDSTORE", "IMAP4REV2")
+
+
+def list_matcher(reference: str, pattern: str) -> re.Pattern[str]:
+    """The regular expression of a LIST pattern: ``*`` anything, ``%`` within a level.
+
+    INBOX as the first level matches case-insensitively (RFC 9051 5.1).
+    """
+    full = pattern if not reference or pattern.startswith("/") else reference + pattern
+    if full[:5].upper() == "INBOX" and (len(full) == 5 or full[5] in "/*%"):
+        full = "INBOX" + full[5:]
+    out = []
+    for ch in full:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "%":
+            out.append("[^/]*")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _take(iterator: Iterator[Any], n: int) -> list[Any]:
+    return list(itertools.islice(iterator, n))
+
+
+def _tagged(tag: str, status: str, text: str, code: r.Code | None = None) -> r.Tagged:
+    return r.Tagged(tag=tag, status=cast(Any, status), code=code, text=text)
+
+
+@attrs.define
+class _View:
+    """What the session has told the client of the selected mailbox."""
+
+    box: Mailbox
+    readonly: bool
+    uids: list[int]
+    records: dict[int, MessageRecord]
+    modseq: int
+    uidvalidity: int = 0
+    uidnext: int = 1
+    pending_expunge: set[int] = attrs.Factory(set)
+
+    def seq(self, uid: int) -> int:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else 0
+
+    def resolve(self, sequence_set: Any, uid: bool) -> list[int]:
+        """The UIDs a sequence set names, in ascending order (absent ones left out)."""
+        if not isinstance(sequence_set, imap.SequenceSet):
+            raise ValueError("$ (SEARCHRES) is not supported")
+        if not self.uids:
+            return []
+        if uid:
+            spans = sequence_set.normalized(self.uids[-1])
+            out = []
+            for a, b in spans:
+                lo = bisect.bisect_left(self.uids, a)
+                hi = bisect.bisect_right(self.uids, b)
+                out.extend(self.uids[lo:hi])
+            return out
+        count = len(self.uids)
+        out = []
+        for a, b in sequence_set.normalized(count):
+            if a > count:
+                raise IndexError
+            out.extend(self.uids[a - 1 : min(b, count)])
+        return out
+
+
+def _open_view(store: UserStore, name: str, readonly: bool) -> _View:
+    box = store.mailbox(name)
+    changes = box.changes_since(0)
+    records = {rec.uid: rec for rec in changes.records}
+    uids = sorted(records)
+    uidnext = max(box.uidnext, uids[-1] + 1 if uids else 1)
+    return _View(box, readonly, uids, records, changes.highestmodseq, box.uidvalidity, uidnext)
+
+
+def _poll(view: _View) -> Any:
+    """Changes after what the view knows, or None when nothing moved (cheap)."""
+    if view.box.highestmodseq == view.modseq:
+        return None
+    return view.box.changes_since(view.modseq)
+
+
+def _spooled_append(
+    store: UserStore,
+    name: str,
+    spool: IO[bytes],
+    flags: Iterable[str],
+    date: datetime.datetime | None,
+) -> tuple[int, int]:
+    box = store.mailbox(name)
+    spool.seek(0)
+    uid = box.append(cast(Any, spool), flags, date)
+    return box.uidvalidity, uid
+
+
+class _Session:
+    """The state of one IMAP connection; `run` is its flow."""
+
+    def __init__(self, mda: MDA, info: TransportInfo) -> None:
+        self.mda = mda
+        self.tls = info.tls is not None
+        self.ip = info.peer[0] if info.peer else "?"
+        config = imap.ServerConfig(
+            allow_insecure_auth=mda.allow_plaintext,
+            tls=self.tls,
+            max_append_size=mda.max_message_size,
+        )
+        self.conn = imap.ServerConnection(config)
+        self.out = bytearray()
+        self.store: UserStore | None = None
+        self.view: _View | None = None
+        self.exchange: AuthExchange | None = None
+        self.success: AuthOutcome | None = None
+        self.auth_tag = ""
+        self.append: tuple[imap.AppendStarted, IO[bytes]] | None = None
+        self.enabled: set[str] = set()
+
+    # -- output ----------------------------------------------------------------------
+
+    def send(self, event: r.Response | imap.AuthChallenge) -> None:
+        self.out += self.conn.send(event)
+
+    def flush(self) -> Op[None]:
+        self.out += self.conn.data_to_send()
+        if self.out:
+            yield Send(bytes(self.out))
+            self.out.clear()
+
+    def capabilities(self) -> tuple[str, ...]:
+        caps = [
+            "IMAP4rev1",
+            "IMAP4rev2",
+            "LITERAL+",
+            "SASL-IR",
+            "ID",
+            "ENABLE",
+            "IDLE",
+            "NAMESPACE",
+            "UNSELECT",
+            "UIDPLUS",
+            "MOVE",
+            "SPECIAL-USE",
+            "CONDSTORE",
+        ]
+        if self.conn.state is imap.NOT_AUTHENTICATED:
+            mechs = self.mda.authenticator.mechanisms(self.tls, self.mda.allow_plaintext)
+            caps += [f"AUTH={m}" for m in mechs]
+            if self.mda.tls_context is not None and not self.tls:
+                caps.append("STARTTLS")
+            if not self.tls and not self.mda.allow_plaintext:
+                caps.append("LOGINDISABLED")
+        return tuple(caps)
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(self) -> Op[None]:
+        self.send(
+            r.Untagged(
+                status="OK",
+                code=r.CapabilityCode(capabilities=self.capabilities()),
+                text=f"{self.mda.hostname} IMAP ready",
+            )
+        )
+        try:
+            while True:
+                try:
+                    event = self.conn.next_event()
+                except RemoteProtocolError as exc:
+                    if isinstance(exc.reply_hint, r.Untagged):
+                        self.send(exc.reply_hint)
+                    break
+                if event is NEED_DATA:
+                    yield from self.flush()
+                    try:
+                        data = yield Receive(timeout=self.mda.imap_idle_timeout)
+                    except TransportTimeout:
+                        self.send(r.Untagged(status="BYE", text="Autologout: idle too long"))
+                        break
+                    self.conn.receive_data(data)
+                    continue
+                if event is PAUSED:
+                    raise AssertionError("a command is owed its completion")
+                if isinstance(event, imap.ConnectionClosed):
+                    break
+                if not (yield from self.handle(event)):
+                    break
+            yield from self.flush()
+        finally:
+            if self.append is not None:
+                self.append[1].close()
+
+    def handle(self, event: Any) -> Op[bool]:
+        """Answer one event; False once the session is over."""
+        if isinstance(event, imap.CommandRejected):
+            if self.append is not None:
+                self.append[1].close()
+                self.append = None
+            self.send(event.response)
+            return True
+        if isinstance(event, imap.AppendStarted):
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+            self.append = (event, cast(IO[bytes], spool))
+            return True
+        if isinstance(event, imap.AppendData):
+            assert self.append is not None
+            yield blocking_call(self.append[1].write, event.data)
+            return True
+        if isinstance(event, imap.AppendEnded):
+            tagged = yield from self.finish_append()
+            yield from self.complete(tagged, True)
+            return True
+        if isinstance(event, (imap.AuthenticateResponse, imap.AuthenticateCancel)):
+            yield from self.auth_answer(event)
+            return True
+        if isinstance(event, c.Logout):
+            self.send(r.Untagged(status="BYE", text="Logging out"))
+            self.send(_tagged(event.tag, "OK", "LOGOUT completed"))
+            return False
+        if isinstance(event, c.StartTLS):
+            context = self.mda.tls_context
+            if context is None:
+                self.send(_tagged(event.tag, "NO", "STARTTLS not available"))
+                return True
+            self.send(_tagged(event.tag, "OK", "Begin TLS negotiation now"))
+            yield from self.flush()
+            try:
+                self.conn.start_tls()
+            except RemoteProtocolError as exc:
+                if isinstance(exc.reply_hint, r.Untagged):
+                    self.send(exc.reply_hint)
+                return False
+            yield StartTLS(context, server_side=True)
+            self.tls = True
+            return True
+        if isinstance(event, c.Command):
+            try:
+                reply = yield from self.command(event)
+            except TransportError:
+                raise
+            except Exception:
+                log.exception("%s failed", type(event).__name__)
+                reply = _tagged(event.tag, "NO", "Internal error", r.ServerBug())
+            if reply is not None:
+                yield from self.complete(reply, _expunge_allowed(event))
+            return True
+        raise AssertionError(f"unexpected event {event!r}")
+
+    def complete(self, tagged: r.Tagged, expunge_ok: bool) -> Op[None]:
+        """Report others' changes, then the tagged completion."""
+        if self.view is not None:
+            yield from self.sync(expunge_ok)
+        self.send(tagged)
+
+    # -- others' changes -------------------------------------------------------------
+
+    def sync(self, expunge_ok: bool) -> Op[None]:
+        view = self.view
+        assert view is not None
+        try:
+            changes = yield blocking_call(_poll, view)
+        except StoreError:
+            changes = None
+        if changes is not None:
+            view.modseq = changes.highestmodseq
+            view.pending_expunge.update(u for u in changes.expunged if view.seq(u))
+            new: list[MessageRecord] = []
+            for rec in changes.records:
+                old = view.records.get(rec.uid)
+                if old is None:
+                    if not view.uids or rec.uid > view.uids[-1]:
+                        new.append(rec)
+                    continue
+                view.records[rec.uid] = rec
+                if old.all_flags != rec.all_flags:
+                    self.send(self.flags_response(view.seq(rec.uid), rec, True))
+            for rec in sorted(new, key=lambda x: x.uid):
+                view.uids.append(rec.uid)
+                view.records[rec.uid] = rec
+            if new:
+                self.send(r.Exists(count=len(view.uids)))
+        if expunge_ok and view.pending_expunge:
+            self.expunged(view.pending_expunge)
+            view.pending_expunge = set()
+
+    def expunged(self, uids: Iterable[int]) -> None:
+        """Send EXPUNGE for these UIDs, highest sequence number first, and forget them."""
+        view = self.view
+        assert view is not None
+        seqs = sorted((s for s in (view.seq(u) for u in uids) if s), reverse=True)
+        for s in seqs:
+            uid = view.uids.pop(s - 1)
+            view.records.pop(uid, None)
+            self.send(r.Expunge(seq=s))
+
+    def flags_response(self, seq: int, rec: MessageRecord, uid: bool) -> r.Fetch:
+        attributes: list[r.FetchAttribute] = [r.FetchFlags(flags=tuple(sorted(rec.all_flags)))]
+        if uid:
+            attributes.append(r.Uid(value=rec.uid))
+        if "CONDSTORE" in self.enabled:
+            attributes.append(r.ModSeq(value=max(rec.modseq, 1)))
+        return r.Fetch(seq=seq, attributes=tuple(attributes))
+
+    # -- commands --------------------------------------------------------------------
+
+    def command(self, cmd: c.Command) -> Op[r.Tagged | None]:
+        tag = cmd.tag
+        match cmd:
+            case c.Capability():
+                self.send(r.Capability(capabilities=self.capabilities()))
+                return _tagged(tag, "OK", "CAPABILITY completed")
+            case c.Noop() | c.Check():
+                return _tagged(tag, "OK", f"{type(cmd).__name__.upper()} completed")
+            case c.Id():
+                self.send(r.Id(params=((b"name", b"mailproto"),)))
+                return _tagged(tag, "OK", "ID completed")
+            case c.Namespace():
+                self.send(
+                    r.Namespace(
+                        personal=(r.NamespaceEntry(prefix="", delimiter="/"),),
+                        other=None,
+                        shared=None,
+                    )
+                )
+                return _tagged(tag, "OK", "NAMESPACE completed")
+            case c.Enable(capabilities=caps):
+                done = [
+                    x for x in caps if x.upper() in ENABLEABLE and x.upper() not in self.enabled
+                ]
+                self.enabled.update(x.upper() for x in done)
+                self.send(r.Enabled(capabilities=tuple(done)))
+                return _tagged(tag, "OK", "ENABLE completed")
+            case c.Login(username=username, password=password):
+                outcome = yield blocking_call(
+                    self.mda.authenticator.check_login,
+                    username.decode("utf-8", "replace"),
+                    password.decode("utf-8", "replace"),
+                    self.ip,
+                )
+                return (yield from self.login_done(tag, outcome))
+            case c.Authenticate(mechanism=mechanism, initial_response=initial):
+                mechs = self.mda.authenticator.mechanisms(self.tls, self.mda.allow_plaintext)
+                if mechanism.upper() not in mechs:
+                    return _tagged(tag, "NO", "Unsupported authentication mechanism")
+                self.auth_tag = tag
+                self.exchange = self.mda.authenticator.authenticate(
+                    mechanism.upper(),
+                    peer_ip=self.ip,
+                    tls=self.tls,
+                    allow_plaintext=self.mda.allow_plaintext,
+                )
+                step = yield blocking_call(self.exchange.start, initial)
+                return (yield from self.auth_step(step))
+            case _:
+                pass
+        try:
+            return (yield from self.authenticated(cmd))
+        except InvalidMailboxName as exc:
+            return _tagged(tag, "NO", f"Invalid mailbox name: {exc}", r.Cannot())
+        except MailboxNotFound:
+            return _tagged(tag, "NO", "No such mailbox", r.Nonexistent())
+        except QuotaExceeded:
+            return _tagged(tag, "NO", "Quota exceeded", r.OverQuota())
+        except StoreError as exc:
+            log.warning("store refused %s: %s", type(cmd).__name__, exc)
+            return _tagged(tag, "NO", f"Cannot do that: {exc}", r.Cannot())
+
+    def authenticated(self, cmd: c.Command) -> Op[r.Tagged | None]:
+        store = self.store
+        assert store is not None  # the core checked the state
+        tag = cmd.tag
+        match cmd:
+            case c.Select() | c.Examine():
+                if self.view is not None:
+                    self.view = None
+                    self.send(r.Untagged(status="OK", code=r.Closed(), text="Previous closed"))
+                readonly = isinstance(cmd, c.Examine)
+                view: _View = yield blocking_call(_open_view, store, cmd.mailbox, readonly)
+                self.view = view
+                if cmd.condstore:
+                    self.enabled.add("CONDSTORE")
+                keywords = sorted({k for rec in view.records.values() for k in rec.keywords})
+                flags = SYSTEM_FLAGS + tuple(keywords)
+                self.send(r.Flags(flags=flags))
+                self.send(r.Exists(count=len(view.uids)))
+                if "IMAP4REV2" not in self.enabled:
+                    self.send(r.Recent(count=0))
+                permanent = () if readonly else (*flags, "\\*")
+                self.send(r.Untagged(status="OK", code=r.PermanentFlags(flags=permanent)))
+                self.send(r.Untagged(status="OK", code=r.UidValidity(value=view.uidvalidity)))
+                self.send(r.Untagged(status="OK", code=r.UidNext(value=view.uidnext)))
+                self.send(r.Untagged(status="OK", code=r.HighestModSeq(value=max(view.modseq, 1))))
+                code: r.Code = r.ReadOnly() if readonly else r.ReadWrite()
+                return _tagged(tag, "OK", f"{type(cmd).__name__.upper()} completed", code)
+            case c.Create(mailbox=name):
+                try:
+                    yield blocking_call(store.create, name.rstrip("/"))
+                except MailboxExists:
+                    return _tagged(tag, "NO", "Mailbox exists", r.AlreadyExists())
+                return _tagged(tag, "OK", "CREATE completed")
+            case c.Delete(mailbox=name):
+                try:
+                    yield blocking_call(store.delete, name)
+                except MailboxHasChildren as exc:
+                    return _tagged(tag, "NO", str(exc), r.InUse())
+                return _tagged(tag, "OK", "DELETE completed")
+            case c.Rename(mailbox=old, new_name=new):
+                try:
+                    yield blocking_call(store.rename, old, new)
+                except MailboxExists:
+                    return _tagged(tag, "NO", "Target mailbox exists", r.AlreadyExists())
+                return _tagged(tag, "OK", "RENAME completed")
+            case c.Subscribe(mailbox=name):
+                yield blocking_call(store.subscribe, name)
+                return _tagged(tag, "OK", "SUBSCRIBE completed")
+            case c.Unsubscribe(mailbox=name):
+                yield blocking_call(store.unsubscribe, name)
+                return _tagged(tag, "OK", "UNSUBSCRIBE completed")
+            case c.List():
+                yield from self.list_mailboxes(cmd)
+                return _tagged(tag, "OK", "LIST completed")
+            case c.Lsub(reference=reference, pattern=pattern):
+                names: list[str] = yield blocking_call(store.subscriptions)
+                matcher = list_matcher(reference, pattern)
+                for name in names:
+                    if matcher.fullmatch(name):
+                        self.send(r.Lsub(attributes=(), delimiter="/", mailbox=name))
+                return _tagged(tag, "OK", "LSUB completed")
+            case c.Status(mailbox=name, items=items):
+                values = yield blocking_call(_status, store, name, items)
+                self.send(r.Status(mailbox=name, items=tuple(values.items())))
+                return _tagged(tag, "OK", "STATUS completed")
+            case c.Append():
+                raise AssertionError("APPEND is always streamed")
+            case c.Idle():
+                return (yield from self.idle(tag))
+            case c.Close() | c.Unselect():
+                current = self.view
+                assert current is not None
+                if isinstance(cmd, c.Close) and not current.readonly:
+                    try:
+                        yield blocking_call(current.box.expunge, list(current.uids))
+                    except StoreError:
+                        log.warning("CLOSE: expunge failed", exc_info=True)
+                self.view = None
+                self.send(_tagged(tag, "OK", f"{type(cmd).__name__.upper()} completed"))
+                return None
+            case _:
+                pass
+        return (yield from self.selected(cmd))
+
+    def selected(self, cmd: c.Command) -> Op[r.Tagged | None]:
+        view = self.view
+        tag = cmd.tag
+        if view is None or not isinstance(
+            cmd, (c.Fetch, c.Store, c.Copy, c.Move, c.Expunge, c.Search)
+        ):
+            return _tagged(tag, "BAD", f"{type(cmd).__name__.upper()} is not supported")
+        uid = bool(getattr(cmd, "uid", False))
+        if isinstance(cmd, (c.Fetch, c.Store, c.Copy, c.Move, c.Expunge)):
+            seqset = cmd.sequence_set
+            try:
+                uids = [] if seqset is None else view.resolve(seqset, uid)
+            except IndexError:
+                return _tagged(tag, "BAD", "No such message sequence number")
+            except ValueError as exc:
+                return _tagged(tag, "BAD", str(exc))
+        else:
+            uids = []
+        match cmd:
+            case c.Fetch(items=items, changedsince=changedsince):
+                if changedsince is not None:
+                    self.enabled.add("CONDSTORE")  # RFC 7162 3.1: CONDSTORE enabling
+                    uids = [u for u in uids if view.records[u].modseq > changedsince]
+                return (yield from self.fetch(tag, uids, items, uid))
+            case c.Store():
+                return (yield from self.store_flags(cmd, uids))
+            case c.Search(criteria=criteria, charset=charset, return_options=returns):
+                infos = yield blocking_call(
+                    imap_data.message_infos, view.box, [view.records[u] for u in view.uids]
+                )
+                try:
+                    found: list[int] = yield blocking_call(_search, criteria, infos, uid, charset)
+                except UnknownCharset as exc:
+                    return _tagged(tag, "NO", "Unknown charset", exc.code)
+                if returns is not None or "IMAP4REV2" in self.enabled:
+                    self.send(esearch(found, returns or ("ALL",), tag=tag.encode(), uid=uid))
+                else:
+                    self.send(r.Search(numbers=tuple(found)))
+                return _tagged(tag, "OK", "SEARCH completed")
+            case c.Copy(mailbox=target) | c.Move(mailbox=target):
+                move = isinstance(cmd, c.Move)
+                if move and view.readonly:
+                    return _tagged(tag, "NO", "Mailbox is read-only", r.Cannot())
+                store = self.store
+                assert store is not None
+                try:
+                    validity, src, new = yield blocking_call(
+                        _copy, store, view.box, uids, target, move
+                    )
+                except MailboxNotFound:
+                    return _tagged(tag, "NO", "No such mailbox", r.TryCreate())
+                code = None
+                if src:
+                    code = r.CopyUid(
+                        uidvalidity=validity,
+                        source=imap.SequenceSet.of(*src),
+                        destination=imap.SequenceSet.of(*new),
+                    )
+                if move:
+                    if code is not None:
+                        self.send(r.Untagged(status="OK", code=code, text="Moved"))
+                    self.expunged(src)
+                    view.pending_expunge.difference_update(src)
+                    return _tagged(tag, "OK", "MOVE completed")
+                return _tagged(tag, "OK", "COPY completed", code)
+            case _:
+                assert isinstance(cmd, c.Expunge)
+                if view.readonly:
+                    return _tagged(tag, "NO", "Mailbox is read-only", r.Cannot())
+                wanted = uids if cmd.sequence_set is not None else list(view.uids)
+                gone: list[int] = yield blocking_call(view.box.expunge, wanted)
+                self.expunged(gone)
+                view.pending_expunge.difference_update(gone)
+                return _tagged(tag, "OK", "EXPUNGE completed")
+
+    def fetch(self, tag: str, uids: list[int], items: Any, uid: bool) -> Op[r.Tagged]:
+        """FETCH: \\Seen is stored first (so FLAGS and MODSEQ show it), then the data is
+        computed in batches in a worker thread and sent as it comes."""
+        view = self.view
+        assert view is not None
+        try:
+            wanted = imap_data.expand_items(items)
+        except ValueError as exc:
+            return _tagged(tag, "BAD", str(exc))
+        records = [view.records[u] for u in uids if u in view.records]
+        seen = [rec.uid for rec in records if imap_data.sets_seen(rec, wanted)]
+        changed: set[int] = set()
+        if seen and not view.readonly:
+            result = yield blocking_call(view.box.set_flags, seen, ["\\Seen"], "add")
+            for rec in result.changed:
+                if rec.uid in view.records:
+                    view.records[rec.uid] = rec
+                    changed.add(rec.uid)
+            records = [view.records[u] for u in uids if u in view.records]
+        condstore = "CONDSTORE" in self.enabled
+        iterator = iter(
+            imap_data.fetch_many(view.box, records, wanted, uid=uid, condstore=condstore)
+        )
+        while True:
+            batch = yield blocking_call(_take, iterator, FETCH_BATCH)
+            for rec, attributes, _sets_seen in batch:
+                real = self.flags_response(1, rec, False).attributes[0]
+                has_flags = False
+                for i, a in enumerate(attributes):
+                    if isinstance(a, r.FetchFlags):
+                        attributes[i] = real  # EXAMINE: \\Seen was not stored
+                        has_flags = True
+                if rec.uid in changed and not has_flags:
+                    attributes.append(real)
+                self.send(r.Fetch(seq=view.seq(rec.uid), attributes=tuple(attributes)))
+                if len(self.out) >= FLUSH_AT:
+                    yield from self.flush()
+            if len(batch) < FETCH_BATCH:
+                break
+        return _tagged(tag, "OK", "FETCH completed")
+
+    def store_flags(self, cmd: c.Store, uids: list[int]) -> Op[r.Tagged]:
+        view = self.view
+        assert view is not None
+        if view.readonly:
+            return _tagged(cmd.tag, "NO", "Mailbox is read-only", r.Cannot())
+        flags = [f for f in cmd.flags if f.lower() != "\\recent"]
+        try:
+            result = yield blocking_call(
+                view.box.set_flags, uids, flags, cmd.action, cmd.unchangedsince
+            )
+        except ValueError as exc:
+            return _tagged(cmd.tag, "BAD", f"Invalid flag: {exc}")
+        changed = {rec.uid for rec in result.changed}
+        for rec in result.changed:
+            if rec.uid in view.records:
+                view.records[rec.uid] = rec
+        condstore = "CONDSTORE" in self.enabled or cmd.unchangedsince is not None
+        if not cmd.silent or condstore:
+            refused = set(result.modified)
+            for u in uids:
+                rec_ = view.records.get(u)
+                if rec_ is None or u in refused or (cmd.silent and u not in changed):
+                    continue
+                self.send(self.flags_response(view.seq(u), rec_, cmd.uid))
+        code = None
+        if result.modified:
+            numbers = result.modified if cmd.uid else [view.seq(u) for u in result.modified]
+            code = r.Modified(uids=imap.SequenceSet.of(*numbers))
+        return _tagged(cmd.tag, "OK", "STORE completed", code)
+
+    def list_mailboxes(self, cmd: c.List) -> Op[None]:
+        store = self.store
+        assert store is not None
+        selection = {s.upper() for s in cmd.selection or ()}
+        returns = {x for x in cmd.return_options or () if isinstance(x, str)}
+        if cmd.patterns == ("",):
+            self.send(r.List(attributes=("\\Noselect",), delimiter="/", mailbox=""))
+            return
+        infos = yield blocking_call(store.list)
+        subscribed: set[str] = set()
+        if "SUBSCRIBED" in selection or "SUBSCRIBED" in returns:
+            subscribed = set((yield blocking_call(store.subscriptions)))
+        matchers = [list_matcher(cmd.reference, p) for p in cmd.patterns]
+        for info in infos:
+            if not any(m.fullmatch(info.name) for m in matchers):
+                continue
+            if "SUBSCRIBED" in selection and info.name not in subscribed:
+                continue
+            if "SPECIAL-USE" in selection and info.special_use is None:
+                continue
+            attributes = set(info.attributes)
+            if info.special_use:
+                attributes.add(info.special_use)
+            if info.name in subscribed:
+                attributes.add("\\Subscribed")
+            self.send(
+                r.List(attributes=tuple(sorted(attributes)), delimiter="/", mailbox=info.name)
+            )
+
+    def idle(self, tag: str) -> Op[r.Tagged | None]:
+        self.send(r.Continuation(text="idling"))
+        waited = 0.0
+        while True:
+            if self.view is not None:
+                yield from self.sync(True)
+            yield from self.flush()
+            try:
+                data = yield Receive(timeout=IDLE_POLL)
+            except TransportTimeout:
+                waited += IDLE_POLL
+                if waited >= self.mda.imap_idle_timeout:
+                    self.send(r.Untagged(status="BYE", text="Autologout: idle too long"))
+                    return None
+                continue
+            self.conn.receive_data(data)
+            try:
+                event = self.conn.next_event()
+            except RemoteProtocolError as exc:
+                if isinstance(exc.reply_hint, r.Untagged):
+                    self.send(exc.reply_hint)
+                return None
+            if event is NEED_DATA:
+                continue
+            if isinstance(event, c.IdleDone):
+                return _tagged(tag, "OK", "IDLE terminated")
+            if isinstance(event, imap.CommandRejected):
+                self.send(event.response)
+                return None
+            return None
+
+    # -- authentication --------------------------------------------------------------
+
+    def auth_step(self, step: Challenge | AuthOutcome) -> Op[r.Tagged | None]:
+        if isinstance(step, Challenge):
+            self.send(imap.AuthChallenge(data=step.data))
+            return None
+        self.exchange = None
+        if step.ok and step.data:
+            self.success = step  # server-final data as a "+", answered by an empty line
+            self.send(imap.AuthChallenge(data=step.data))
+            return None
+        return (yield from self.login_done(self.auth_tag, step))
+
+    def auth_answer(self, event: Any) -> Op[None]:
+        tag = self.auth_tag
+        tagged: r.Tagged | None
+        if isinstance(event, imap.AuthenticateCancel):
+            if self.exchange is not None:
+                self.exchange.abort()
+            self.exchange = self.success = None
+            tagged = _tagged(tag, "BAD", "Authentication cancelled")
+        elif self.success is not None:
+            outcome, self.success = self.success, None
+            if event.data:
+                outcome = attrs.evolve(outcome, ok=False, code="malformed")
+            tagged = yield from self.login_done(tag, outcome)
+        else:
+            assert self.exchange is not None
+            step = yield blocking_call(self.exchange.receive, event.data)
+            tagged = yield from self.auth_step(step)
+        if tagged is not None:
+            self.send(tagged)
+
+    def login_done(self, tag: str, outcome: AuthOutcome) -> Op[r.Tagged]:
+        if not outcome.ok:
+            if outcome.delay > 0:
+                yield Call(pause, (outcome.delay,))
+            return _refusal(tag, outcome)
+        try:
+            self.store = yield blocking_call(self.mda.user_store, outcome.username)
+        except Exception:
+            log.exception("cannot open the store of %r", outcome.username)
+            return _tagged(tag, "NO", "Cannot open the mail store", r.Unavailable())
+        caps = list(self.capabilities())
+        caps = [
+            x for x in caps if not x.startswith("AUTH=") and x not in ("STARTTLS", "LOGINDISABLED")
+        ]
+        return _tagged(tag, "OK", "Logged in", r.CapabilityCode(capabilities=tuple(caps)))
+
+    def finish_append(self) -> Op[r.Tagged]:
+        assert self.append is not None
+        started, spool = self.append
+        self.append = None
+        store = self.store
+        assert store is not None
+        tag = started.tag
+        try:
+            flags = [f for f in started.flags or () if f.lower() != "\\recent"]
+            validity, uid = yield blocking_call(
+                _spooled_append, store, started.mailbox, spool, flags, started.date
+            )
+        except MailboxNotFound:
+            return _tagged(tag, "NO", "No such mailbox", r.TryCreate())
+        except InvalidMailboxName as exc:
+            return _tagged(tag, "NO", f"Invalid mailbox name: {exc}", r.Cannot())
+        except QuotaExceeded:
+            return _tagged(tag, "NO", "Quota exceeded", r.OverQuota())
+        except ValueError as exc:
+            return _tagged(tag, "BAD", f"Invalid flag: {exc}")
+        except StoreError as exc:
+            log.warning("APPEND refused: %s", exc)
+            return _tagged(tag, "NO", "Cannot store the message", r.ServerBug())
+        finally:
+            spool.close()
+        code = r.AppendUid(uidvalidity=validity, uids=imap.SequenceSet.of(uid))
+        return _tagged(tag, "OK", "APPEND completed", code)
+
+
+def _copy(
+    store: UserStore, box: Mailbox, uids: list[int], target: str, move: bool
+) -> tuple[int, list[int], list[int]]:
+    """COPY or MOVE into ``target`` of this user's store: (UIDVALIDITY, sources, new)."""
+    dest = store.mailbox(target)
+    if not uids:
+        return dest.uidvalidity, [], []
+    src, new = (box.move if move else box.copy)(uids, dest)
+    return dest.uidvalidity, src, new
+
+
+def _status(store: UserStore, name: str, items: Any) -> dict[Any, Any]:
+    values = imap_data.status_values(store.mailbox(name), items)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _search(criteria: Any, infos: Any, uid: bool, charset: str | None) -> list[int]:
+    return message_search(criteria, infos, uid=uid, charset=charset)
+
+
+def _expunge_allowed(cmd: c.Command) -> bool:
+    """RFC 9051 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH by sequence number."""
+    if isinstance(cmd, (c.Fetch, c.Store, c.Search, c.Copy)):
+        return bool(cmd.uid)
+    return True
+
+
+def _refusal(tag: str, outcome: AuthOutcome) -> r.Tagged:
+    answers: dict[str, tuple[str, r.Code | None, str]] = {
+        "temporary": ("NO", r.Unavailable(), "Too many failures, try later"),
+        "encryption-required": ("NO", r.PrivacyRequired(), "TLS required for this login"),
+        "aborted": ("BAD", None, "Authentication cancelled"),
+        "unsupported": ("NO", None, "Unsupported authentication mechanism"),
+        "malformed": ("BAD", None, "Malformed authentication exchange"),
+    }
+    status, code, text = answers.get(
+        outcome.code, ("NO", r.AuthenticationFailed(), "Authentication failed")
+    )
+    return _tagged(tag, status, text, code)
+
+
+def imap_flow(mda: MDA, info: TransportInfo) -> Op[None]:
+    """One IMAP connection, from the greeting to LOGOUT (or timeout, or the peer leaving)."""
+    return _Session(mda, info).run()
