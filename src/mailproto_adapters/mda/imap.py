@@ -14,6 +14,10 @@ answers:
   command and every second in IDLE, and reported as EXISTS, FETCH FLAGS and EXPUNGE;
   EXPUNGE is never sent during FETCH, STORE, SEARCH or COPY by sequence number
   (RFC 9051 7.4.1): those are kept until a command where it is allowed.
+- \\Recent lives in memory, per process (`_claim_recent`): the store has no such flag.
+  SORT, THREAD, ESEARCH, SEARCHRES (``$`` kept as UIDs in the view), LIST-EXTENDED,
+  LIST-STATUS and QUOTA (one root ``""``, for users with a limit) are answered from
+  `mailproto.message` and the store; docs/mda-servers.md lists what is left out.
 - Blocking work (store, scrypt) goes through `service.blocking_call`. APPEND is spooled
   to a `SpooledTemporaryFile`, never held whole.
 """
@@ -26,16 +30,27 @@ import itertools
 import logging
 import re
 import tempfile
+import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
 
-from mailproto import NEED_DATA, PAUSED, RemoteProtocolError, imap
+from mailproto import NEED_DATA, PAUSED, LocalProtocolError, RemoteProtocolError, imap
 from mailproto.imap import commands as c
 from mailproto.imap import responses as r
-from mailproto.message import UnknownCharset, esearch
+from mailproto.message import (
+    UnknownCharset,
+    esearch,
+    saved_result,
+    search_messages,
+    sort,
+    thread,
+    uses_modseq,
+)
 from mailproto.message import search as message_search
+from mailproto.message._words import lookup_charset
 from mailproto.sasl import Challenge
 
 from .._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
@@ -68,6 +83,44 @@ FETCH_BATCH = 64
 IDLE_POLL = 1.0  # seconds between two looks at the selected mailbox while idling
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 ENABLEABLE = ("CONDSTORE", "IMAP4REV2")
+
+# \Recent (RFC 3501 2.3.2) is kept per process, not in the store: for each mailbox
+# (per MDA, user, name, UIDVALIDITY) the highest UID already claimed by a session that
+# selected it read-write. Messages that existed when this process first selected the
+# mailbox are not recent; each later one is recent in exactly one session.
+_recent_lock = threading.Lock()
+_recent_marks: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, int], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _recent_key(store: UserStore, view: _View) -> tuple[str, str, int]:
+    return (store.user, view.box.name, view.uidvalidity)
+
+
+def _claim_recent(mda: Any, store: UserStore, view: _View, uids: Iterable[int]) -> set[int]:
+    """The UIDs among ``uids`` that are \\Recent for this session; a read-write view
+    claims them (no other session will see them \\Recent)."""
+    key = _recent_key(store, view)
+    with _recent_lock:
+        marks = _recent_marks.setdefault(mda, {})
+        mark = marks.get(key)
+        if mark is None:
+            mark = marks[key] = view.uidnext - 1
+        out = {u for u in uids if u > mark}
+        if out and not view.readonly:
+            marks[key] = max(out)
+        return out
+
+
+def _recent_count(mda: Any, store: UserStore, name: str, uids: Iterable[int]) -> int:
+    """STATUS RECENT: the messages no session has claimed yet."""
+    box = store.mailbox(name)
+    with _recent_lock:
+        mark = _recent_marks.get(mda, {}).get((store.user, box.name, box.uidvalidity))
+    if mark is None:
+        return 0
+    return sum(1 for u in uids if u > mark)
 
 
 def list_matcher(reference: str, pattern: str) -> re.Pattern[str]:
@@ -109,6 +162,8 @@ class _View:
     uidvalidity: int = 0
     uidnext: int = 1
     pending_expunge: set[int] = attrs.Factory(set)
+    recent: set[int] = attrs.Factory(set)
+    saved: list[int] = attrs.Factory(list)  # the UIDs of "$" (SEARCHRES), ascending
 
     def seq(self, uid: int) -> int:
         i = bisect.bisect_left(self.uids, uid)
@@ -117,7 +172,7 @@ class _View:
     def resolve(self, sequence_set: Any, uid: bool) -> list[int]:
         """The UIDs a sequence set names, in ascending order (absent ones left out)."""
         if not isinstance(sequence_set, imap.SequenceSet):
-            raise ValueError("$ (SEARCHRES) is not supported")
+            return [u for u in self.saved if u in self.records]  # "$" (RFC 5182)
         if not self.uids:
             return []
         if uid:
@@ -187,6 +242,7 @@ class _Session:
         self.auth_tag = ""
         self.append: tuple[imap.AppendStarted, IO[bytes]] | None = None
         self.enabled: set[str] = set()
+        self.quota = False  # QUOTA is offered to users with a storage limit only
 
     # -- output ----------------------------------------------------------------------
 
@@ -214,7 +270,18 @@ class _Session:
             "MOVE",
             "SPECIAL-USE",
             "CONDSTORE",
+            "ESEARCH",
+            "SORT",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "STATUS=SIZE",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "SEARCHRES",
+            f"APPENDLIMIT={self.mda.max_message_size}",
         ]
+        if self.quota:
+            caps += ["QUOTA", "QUOTA=RES-STORAGE"]
         if self.conn.state is imap.NOT_AUTHENTICATED:
             mechs = self.mda.authenticator.mechanisms(self.tls, self.mda.allow_plaintext)
             caps += [f"AUTH={m}" for m in mechs]
@@ -350,6 +417,8 @@ class _Session:
                 view.uids.append(rec.uid)
                 view.records[rec.uid] = rec
             if new:
+                assert self.store is not None
+                view.recent |= _claim_recent(self.mda, self.store, view, [x.uid for x in new])
                 self.send(r.Exists(count=len(view.uids)))
         if expunge_ok and view.pending_expunge:
             self.expunged(view.pending_expunge)
@@ -363,10 +432,15 @@ class _Session:
         for s in seqs:
             uid = view.uids.pop(s - 1)
             view.records.pop(uid, None)
+            view.recent.discard(uid)
             self.send(r.Expunge(seq=s))
 
     def flags_response(self, seq: int, rec: MessageRecord, uid: bool) -> r.Fetch:
-        attributes: list[r.FetchAttribute] = [r.FetchFlags(flags=tuple(sorted(rec.all_flags)))]
+        flags = set(rec.all_flags)
+        view = self.view
+        if view is not None and rec.uid in self.recent():
+            flags.add("\\Recent")
+        attributes: list[r.FetchAttribute] = [r.FetchFlags(flags=tuple(sorted(flags)))]
         if uid:
             attributes.append(r.Uid(value=rec.uid))
         if "CONDSTORE" in self.enabled:
@@ -448,6 +522,7 @@ class _Session:
                     self.send(r.Untagged(status="OK", code=r.Closed(), text="Previous closed"))
                 readonly = isinstance(cmd, c.Examine)
                 view: _View = yield blocking_call(_open_view, store, cmd.mailbox, readonly)
+                view.recent = _claim_recent(self.mda, store, view, view.uids)
                 self.view = view
                 if cmd.condstore:
                     self.enabled.add("CONDSTORE")
@@ -456,7 +531,17 @@ class _Session:
                 self.send(r.Flags(flags=flags))
                 self.send(r.Exists(count=len(view.uids)))
                 if "IMAP4REV2" not in self.enabled:
-                    self.send(r.Recent(count=0))
+                    self.send(r.Recent(count=len(view.recent)))
+                    unseen = next(
+                        (
+                            i
+                            for i, u in enumerate(view.uids, 1)
+                            if "\\Seen" not in view.records[u].flags
+                        ),
+                        None,
+                    )
+                    if unseen is not None:
+                        self.send(r.Untagged(status="OK", code=r.Unseen(value=unseen)))
                 permanent = () if readonly else (*flags, "\\*")
                 self.send(r.Untagged(status="OK", code=r.PermanentFlags(flags=permanent)))
                 self.send(r.Untagged(status="OK", code=r.UidValidity(value=view.uidvalidity)))
@@ -499,9 +584,25 @@ class _Session:
                         self.send(r.Lsub(attributes=(), delimiter="/", mailbox=name))
                 return _tagged(tag, "OK", "LSUB completed")
             case c.Status(mailbox=name, items=items):
-                values = yield blocking_call(_status, store, name, items)
+                values = yield blocking_call(_status, self.mda, store, name, items)
                 self.send(r.Status(mailbox=name, items=tuple(values.items())))
                 return _tagged(tag, "OK", "STATUS completed")
+            case c.GetQuotaRoot(mailbox=name) if self.quota:
+                yield blocking_call(store.mailbox, name)  # MailboxNotFound: NO [NONEXISTENT]
+                usage = yield blocking_call(store.quota_usage)
+                roots = (b"",) if usage.limit is not None else ()
+                self.send(r.QuotaRoot(mailbox=name, roots=roots))
+                if usage.limit is not None:
+                    self.send(_quota(usage))
+                return _tagged(tag, "OK", "GETQUOTAROOT completed")
+            case c.GetQuota(root=root) if self.quota:
+                usage = yield blocking_call(store.quota_usage)
+                if root != b"" or usage.limit is None:
+                    return _tagged(tag, "NO", "No such quota root", r.Nonexistent())
+                self.send(_quota(usage))
+                return _tagged(tag, "OK", "GETQUOTA completed")
+            case c.SetQuota() if self.quota:
+                return _tagged(tag, "NO", "Quotas are set by the administrator", r.NoPerm())
             case c.Append():
                 raise AssertionError("APPEND is always streamed")
             case c.Idle():
@@ -525,7 +626,7 @@ class _Session:
         view = self.view
         tag = cmd.tag
         if view is None or not isinstance(
-            cmd, (c.Fetch, c.Store, c.Copy, c.Move, c.Expunge, c.Search)
+            cmd, (c.Fetch, c.Store, c.Copy, c.Move, c.Expunge, c.Search, c.Sort, c.Thread)
         ):
             return _tagged(tag, "BAD", f"{type(cmd).__name__.upper()} is not supported")
         uid = bool(getattr(cmd, "uid", False))
@@ -548,18 +649,43 @@ class _Session:
             case c.Store():
                 return (yield from self.store_flags(cmd, uids))
             case c.Search(criteria=criteria, charset=charset, return_options=returns):
-                infos = yield blocking_call(
-                    imap_data.message_infos, view.box, [view.records[u] for u in view.uids]
-                )
+                infos = yield blocking_call(self.infos)
+                save = returns is not None and "SAVE" in {x.upper() for x in returns}
                 try:
-                    found: list[int] = yield blocking_call(_search, criteria, infos, uid, charset)
+                    matched: list[int] = yield blocking_call(
+                        _search, criteria, infos, True, charset, view.saved
+                    )
+                except UnknownCharset as exc:
+                    if save:
+                        view.saved = []  # RFC 5182 2.1: a failed SEARCH empties "$"
+                    return _tagged(tag, "NO", "Unknown charset", exc.code)
+                found = matched if uid else [view.seq(u) for u in matched]
+                btag = tag.encode()
+                modseq = None  # RFC 7162 3.1.5: the highest MODSEQ of the matches
+                if matched and uses_modseq(criteria):
+                    modseq = max(max(view.records[u].modseq for u in matched), 1)
+                if save:
+                    assert returns is not None
+                    view.saved = saved_result(matched, returns)
+                    others = [x for x in returns if x.upper() != "SAVE"]
+                    if others:
+                        self.send(esearch(found, others, tag=btag, uid=uid, modseq=modseq))
+                elif returns is not None or "IMAP4REV2" in self.enabled:
+                    shape = returns or ("ALL",)
+                    self.send(esearch(found, shape, tag=btag, uid=uid, modseq=modseq))
+                else:
+                    self.send(r.Search(numbers=tuple(found), modseq=modseq))
+                return _tagged(tag, "OK", "SEARCH completed")
+            case c.Sort() | c.Thread():
+                infos = yield blocking_call(self.infos)
+                try:
+                    answer = yield blocking_call(_sort_or_thread, cmd, infos, view.saved)
                 except UnknownCharset as exc:
                     return _tagged(tag, "NO", "Unknown charset", exc.code)
-                if returns is not None or "IMAP4REV2" in self.enabled:
-                    self.send(esearch(found, returns or ("ALL",), tag=tag.encode(), uid=uid))
-                else:
-                    self.send(r.Search(numbers=tuple(found)))
-                return _tagged(tag, "OK", "SEARCH completed")
+                except LocalProtocolError as exc:
+                    return _tagged(tag, "BAD", str(exc))
+                self.send(answer)
+                return _tagged(tag, "OK", f"{type(cmd).__name__.upper()} completed")
             case c.Copy(mailbox=target) | c.Move(mailbox=target):
                 move = isinstance(cmd, c.Move)
                 if move and view.readonly:
@@ -596,6 +722,20 @@ class _Session:
                 view.pending_expunge.difference_update(gone)
                 return _tagged(tag, "OK", "EXPUNGE completed")
 
+    def recent(self) -> set[int]:
+        """The \\Recent UIDs shown: none once IMAP4rev2 is on (RFC 9051 removed it)."""
+        view = self.view
+        if view is None or "IMAP4REV2" in self.enabled:
+            return set()
+        return view.recent
+
+    def infos(self) -> list[Any]:
+        """The view as `MessageInfo` (for SEARCH, SORT, THREAD); run in a worker."""
+        view = self.view
+        assert view is not None
+        records = [view.records[u] for u in view.uids]
+        return imap_data.message_infos(view.box, records, recent=self.recent())
+
     def fetch(self, tag: str, uids: list[int], items: Any, uid: bool) -> Op[r.Tagged]:
         """FETCH: \\Seen is stored first (so FLAGS and MODSEQ show it), then the data is
         computed in batches in a worker thread and sent as it comes."""
@@ -617,7 +757,9 @@ class _Session:
             records = [view.records[u] for u in uids if u in view.records]
         condstore = "CONDSTORE" in self.enabled
         iterator = iter(
-            imap_data.fetch_many(view.box, records, wanted, uid=uid, condstore=condstore)
+            imap_data.fetch_many(
+                view.box, records, wanted, uid=uid, condstore=condstore, recent=self.recent()
+            )
         )
         while True:
             batch = yield blocking_call(_take, iterator, FETCH_BATCH)
@@ -668,10 +810,13 @@ class _Session:
         return _tagged(cmd.tag, "OK", "STORE completed", code)
 
     def list_mailboxes(self, cmd: c.List) -> Op[None]:
+        """LIST, with the RFC 5258 selection and return options and RFC 5819 STATUS."""
         store = self.store
         assert store is not None
         selection = {s.upper() for s in cmd.selection or ()}
-        returns = {x for x in cmd.return_options or () if isinstance(x, str)}
+        options = cmd.return_options or ()
+        returns = {x.upper() for x in options if isinstance(x, str)}
+        status_items = next((x.items for x in options if isinstance(x, c.ListReturnStatus)), None)
         if cmd.patterns == ("",):
             self.send(r.List(attributes=("\\Noselect",), delimiter="/", mailbox=""))
             return
@@ -679,22 +824,22 @@ class _Session:
         subscribed: set[str] = set()
         if "SUBSCRIBED" in selection or "SUBSCRIBED" in returns:
             subscribed = set((yield blocking_call(store.subscriptions)))
-        matchers = [list_matcher(cmd.reference, p) for p in cmd.patterns]
-        for info in infos:
-            if not any(m.fullmatch(info.name) for m in matchers):
-                continue
-            if "SUBSCRIBED" in selection and info.name not in subscribed:
-                continue
-            if "SPECIAL-USE" in selection and info.special_use is None:
-                continue
-            attributes = set(info.attributes)
-            if info.special_use:
-                attributes.add(info.special_use)
-            if info.name in subscribed:
-                attributes.add("\\Subscribed")
+        rows = _list_rows(cmd, infos, subscribed, selection)
+        for name, attributes, childinfo in rows:
             self.send(
-                r.List(attributes=tuple(sorted(attributes)), delimiter="/", mailbox=info.name)
+                r.List(
+                    attributes=tuple(sorted(attributes)),
+                    delimiter="/",
+                    mailbox=name,
+                    childinfo=childinfo,
+                )
             )
+            if status_items and not attributes & {"\\Noselect", "\\NonExistent"}:
+                try:
+                    values = yield blocking_call(_status, self.mda, store, name, status_items)
+                except StoreError:
+                    continue  # gone meanwhile: no STATUS for it (RFC 5819 2)
+                self.send(r.Status(mailbox=name, items=tuple(values.items())))
 
     def idle(self, tag: str) -> Op[r.Tagged | None]:
         self.send(r.Continuation(text="idling"))
@@ -770,6 +915,11 @@ class _Session:
         except Exception:
             log.exception("cannot open the store of %r", outcome.username)
             return _tagged(tag, "NO", "Cannot open the mail store", r.Unavailable())
+        try:
+            usage = yield blocking_call(self.store.quota_usage)
+            self.quota = usage.limit is not None
+        except StoreError:
+            log.warning("cannot read the quota of %r", outcome.username, exc_info=True)
         caps = list(self.capabilities())
         caps = [
             x for x in caps if not x.startswith("AUTH=") and x not in ("STARTTLS", "LOGINDISABLED")
@@ -816,18 +966,87 @@ def _copy(
     return dest.uidvalidity, src, new
 
 
-def _status(store: UserStore, name: str, items: Any) -> dict[Any, Any]:
-    values = imap_data.status_values(store.mailbox(name), items)
+def _status(mda: Any, store: UserStore, name: str, items: Any) -> dict[Any, Any]:
+    box = store.mailbox(name)
+    recent = 0
+    if "RECENT" in items:
+        recent = _recent_count(mda, store, name, [rec.uid for rec in box.snapshot()])
+    values = imap_data.status_values(box, items, recent=recent)
+    if "APPENDLIMIT" in values:
+        values["APPENDLIMIT"] = mda.max_message_size  # RFC 7889 4: the APPENDLIMIT= value
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _search(criteria: Any, infos: Any, uid: bool, charset: str | None) -> list[int]:
-    return message_search(criteria, infos, uid=uid, charset=charset)
+def _list_rows(
+    cmd: c.List, infos: Any, subscribed: set[str], selection: set[str]
+) -> list[tuple[str, set[str], tuple[bytes, ...] | None]]:
+    """The LIST answer rows (name, attributes, CHILDINFO), mailboxes in store order.
+
+    With the SUBSCRIBED selection, subscribed names that do not exist are listed
+    ``\\NonExistent`` and, with RECURSIVEMATCH, a matching parent of a subscribed
+    mailbox gets ``CHILDINFO ("SUBSCRIBED")`` (RFC 5258 3.5).
+    """
+    matchers = [list_matcher(cmd.reference, p) for p in cmd.patterns]
+
+    def matches(name: str) -> bool:
+        return any(m.fullmatch(name) for m in matchers)
+
+    by_name = {info.name: info for info in infos}
+    order = [info.name for info in infos]
+    extra = sorted((subscribed - set(by_name)) if "SUBSCRIBED" in selection else ())
+    childinfo: set[str] = set()
+    if "SUBSCRIBED" in selection and "RECURSIVEMATCH" in selection:
+        for name in subscribed:
+            parts = name.split("/")
+            for i in range(1, len(parts)):
+                childinfo.add("/".join(parts[:i]))
+        extra = sorted(set(extra) | (childinfo - set(by_name)))
+    rows: list[tuple[str, set[str], tuple[bytes, ...] | None]] = []
+    for name in order + extra:
+        if not matches(name):
+            continue
+        info = by_name.get(name)
+        child = (b"SUBSCRIBED",) if name in childinfo else None
+        if "SUBSCRIBED" in selection and name not in subscribed and child is None:
+            continue
+        if "SPECIAL-USE" in selection and (info is None or info.special_use is None):
+            continue
+        attributes = set(info.attributes) if info is not None else {"\\NonExistent"}
+        if info is not None and info.special_use:
+            attributes.add(info.special_use)
+        if name in subscribed:
+            attributes.add("\\Subscribed")
+        rows.append((name, attributes, child))
+    return rows
+
+
+def _quota(usage: Any) -> r.Quota:
+    """The one quota root ``""``: STORAGE in units of 1024 octets (RFC 9208 5.1)."""
+    storage = r.QuotaResource(
+        name="STORAGE", usage=(usage.used + 1023) // 1024, limit=usage.limit // 1024
+    )
+    return r.Quota(root=b"", resources=(storage,))
+
+
+def _sort_or_thread(cmd: c.Sort | c.Thread, infos: Any, saved: list[int]) -> r.Response:
+    """SORT or THREAD (RFC 5256) over the messages the search program selects."""
+    if lookup_charset(cmd.charset) is None:
+        raise UnknownCharset(cmd.charset)  # RFC 5256 3: NO even when no key reads text
+    found = search_messages(cmd.search, infos, charset=cmd.charset, saved=saved)
+    if isinstance(cmd, c.Sort):
+        return r.Sort(numbers=tuple(sort(cmd.criteria, found, uid=cmd.uid)))
+    return r.Thread(threads=thread(cmd.algorithm, found, uid=cmd.uid))
+
+
+def _search(
+    criteria: Any, infos: Any, uid: bool, charset: str | None, saved: list[int]
+) -> list[int]:
+    return message_search(criteria, infos, uid=uid, charset=charset, saved=saved)
 
 
 def _expunge_allowed(cmd: c.Command) -> bool:
     """RFC 9051 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH by sequence number."""
-    if isinstance(cmd, (c.Fetch, c.Store, c.Search, c.Copy)):
+    if isinstance(cmd, (c.Fetch, c.Store, c.Search, c.Copy, c.Sort, c.Thread)):
         return bool(cmd.uid)
     return True
 
