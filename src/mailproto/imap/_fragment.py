@@ -155,6 +155,7 @@ class Fragmentizer:
         "_left",
         "_line_start",
         "_poison",
+        "_poison_line",
         "_pos",
         "_search",
         "_state",
@@ -185,6 +186,11 @@ class Fragmentizer:
         # Why the current message is being dropped: None, "line", "message" (report it
         # at its end) or "refused" (already answered: drop it silently).
         self._poison: Literal["line", "message", "refused"] | None = None
+        # Octets of the line that poisoned the message dropped so far, until its CRLF
+        # (-1 otherwise): the reason is settled on the whole line, so that however the
+        # bytes were split, a line both too long and too much for the message reads the
+        # same ("line" if the line alone is over its limit).
+        self._poison_line = -1
         # The first line of the current message (without CRLF, at most HEAD_SIZE octets),
         # gathered from the octets as they leave the buffer, for MessageTooLong.
         self._head = bytearray()
@@ -304,11 +310,18 @@ class Fragmentizer:
         idx = data.find(b"\r\n", self._search)
         if idx < 0:
             if len(data) > _TAIL_KEEP:
-                self._note_head(data, len(data) - _TAIL_KEEP)
-                buf.consumed(len(data) - _TAIL_KEEP)
+                dropped = len(data) - _TAIL_KEEP
+                self._note_head(data, dropped)
+                buf.consumed(dropped)
                 self._truncated = True
+                if self._poison_line >= 0:
+                    self._poison_line += dropped
             self._search = max(0, len(buf) - 1)
             return None
+        if self._poison_line >= 0:
+            line = self._poison_line + idx + 2
+            self._poison = "line" if line > self.max_line_length else "message"
+            self._poison_line = -1
         found = _announcement(data, 0, idx, truncated=self._truncated)
         self._note_head(data, idx + 2)
         buf.consumed(idx + 2)
@@ -332,6 +345,7 @@ class Fragmentizer:
     def _start_poison(self, buf: ReceiveBuffer, reason: Literal["line", "message"]) -> None:
         # Drop what is framed of the message; go on dropping its current line.
         self._poison = reason
+        self._poison_line = 0
         start = self._line_start
         self._note_head(buf.data, start)
         buf.consumed(start)
@@ -343,6 +357,7 @@ class Fragmentizer:
         self._pos = self._line_start = self._search = self._taken = self._left = 0
         self._announcement = None
         self._poison = None
+        self._poison_line = -1
         self._head.clear()
         self._head_done = False
         self._truncated = False

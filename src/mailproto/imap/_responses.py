@@ -114,6 +114,7 @@ __all__ = [
     "Thread",
     "ThreadId",
     "ThreadNode",
+    "TooBig",
     "TryCreate",
     "Uid",
     "UidNext",
@@ -345,6 +346,13 @@ class OverQuota(_Bare):
 
 
 @attrs.frozen(slots=True, kw_only=True)
+class TooBig(_Bare):
+    """RFC 7889 (APPENDLIMIT): the message is larger than the server accepts."""
+
+    NAME = "TOOBIG"
+
+
+@attrs.frozen(slots=True, kw_only=True)
 class AlreadyExists(_Bare):
     NAME = "ALREADYEXISTS"
 
@@ -360,7 +368,7 @@ BARE_CODES: dict[str, type[_Bare]] = {
         Alert, Parse, ReadOnly, ReadWrite, TryCreate, UidNotSticky, NoModSeq, Closed,
         Unavailable, AuthenticationFailed, AuthorizationFailed, Expired, PrivacyRequired,
         ContactAdmin, NoPerm, InUse, ExpungeIssued, Corruption, ServerBug, ClientBug,
-        Cannot, Limit, OverQuota, AlreadyExists, Nonexistent,
+        Cannot, Limit, OverQuota, AlreadyExists, Nonexistent, TooBig,
     )
 }  # fmt: skip
 

@@ -252,7 +252,8 @@ class ServerConnection(ConnectionBase[Event]):
                 return self._rejected(_reject(tag, "BAD", "APPEND not allowed now"))
             if ann.size > self.config.max_append_size:
                 fz.refuse(buf)
-                return self._rejected(_reject(tag, "NO", "Message too big", r.Limit()))
+                # RFC 7889 3.1: an APPEND over the limit gets [TOOBIG]
+                return self._rejected(_reject(tag, "NO", "Message too big", r.TooBig()))
             fz.stream_literal(buf)
             if ann.sync:
                 self._out += _CONTINUE

@@ -564,3 +564,14 @@ def test_arbitrary_bytes_frame_the_same_however_split(
         framed = b"".join(o for o in out if isinstance(o, bytes))
         assert data.startswith(framed)
         assert framed + bytes(buf.data) == data or fz.mid_message
+
+
+def test_the_reason_for_a_dropped_message_does_not_depend_on_the_split() -> None:
+    # Found by Hypothesis: the third line is over the line limit *and* brings the message
+    # over its limit. Whole, the line limit was seen first; cut before that line's CRLF,
+    # the message limit was. The reason is now settled on the whole line.
+    data = b"\x00" * 18 + b"{0+}\r\n" + b"\x00" * 31 + b"{0+}\r\n" + b"\x00" * 39 + b"\r\n"
+    whole, _, _ = run([data], lambda a: "accept", max_message=100, max_line=40)
+    cut, _, _ = run(_splits(data, [99]), lambda a: "accept", max_message=100, max_line=40)
+    assert whole == cut
+    assert [o.reason for o in whole if isinstance(o, MessageTooLong)] == ["line"]

@@ -495,7 +495,7 @@ def test_append_too_big_is_refused() -> None:
     assert isinstance(ev, CommandRejected)
     assert isinstance(ev.response, r.Tagged)
     assert ev.response.status == "NO"
-    assert ev.response.code == r.Limit()
+    assert ev.response.code == r.TooBig()  # RFC 7889 3.1
     conn.send(ev.response)
     assert event(conn, b"b NOOP\r\n") == commands.Noop(tag="b")
 
