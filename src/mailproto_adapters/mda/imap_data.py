@@ -31,6 +31,7 @@ from mailproto.imap.responses import (
     Body,
     BodySection,
     BodyStructure,
+    Envelope,
     EnvelopeItem,
     FetchAttribute,
     FetchFlags,
@@ -86,6 +87,7 @@ MACROS: dict[str, tuple[FetchItem, ...]] = {
 _SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 _METADATA_ATTRS = frozenset(("ENVELOPE", "BODY", "BODYSTRUCTURE"))
 _FILE_ATTRS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
+_BODY_ATTRS = frozenset(("BODY", "BODYSTRUCTURE"))
 _BATCH = 500
 
 
@@ -210,6 +212,7 @@ def _attributes(
     condstore: bool,
     recent: bool,
     metadata: MessageMetadata | None,
+    envelope: Envelope | None = None,
 ) -> tuple[list[FetchAttribute], bool]:
     seen = sets_seen(record, items)
     octets = _Octets(mailbox, record.uid)
@@ -236,6 +239,9 @@ def _attributes(
             elif name == "MODSEQ":
                 out.append(ModSeq(value=record.modseq))
             elif name in _METADATA_ATTRS:
+                if name == "ENVELOPE" and envelope is not None:
+                    out.append(EnvelopeItem(envelope=envelope))
+                    continue
                 if md is None:
                     md = mailbox.metadata(record.uid)
                 if name == "ENVELOPE":
@@ -317,14 +323,24 @@ def fetch_many(
     `UnsupportedItem` propagate as for `fetch_attributes`.
     """
     want_md = needs_metadata(items)
+    # ENVELOPE alone (the message list): the store decodes only the envelopes.
+    envelope_only = (
+        want_md
+        and isinstance(mailbox, Mailbox)
+        and not any(isinstance(i, FetchAttr) and i.name in _BODY_ATTRS for i in items)
+    )
     for start in range(0, len(records), _BATCH):
         chunk = records[start : start + _BATCH]
-        mds: dict[int, MessageMetadata] = (
-            mailbox.metadata_many(r.uid for r in chunk) if want_md else {}
-        )
+        mds: dict[int, MessageMetadata] = {}
+        envs: dict[int, Envelope] = {}
+        if envelope_only:
+            envs = mailbox.envelopes_many(r.uid for r in chunk)
+        elif want_md:
+            mds = mailbox.metadata_many(r.uid for r in chunk)
         for record in chunk:
             md = mds.get(record.uid)
-            if want_md and md is None:
+            env = envs.get(record.uid)
+            if want_md and md is None and env is None:
                 continue  # gone
             try:
                 attributes, seen = _attributes(
@@ -335,6 +351,7 @@ def fetch_many(
                     condstore=condstore,
                     recent=record.uid in recent,
                     metadata=md,
+                    envelope=env,
                 )
             except KeyError:
                 continue

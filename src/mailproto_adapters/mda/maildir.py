@@ -450,6 +450,66 @@ def _load_metadata(text: str) -> MessageMetadata:
     )
 
 
+_ENVELOPE_STRINGS = ("date", "subject", "in_reply_to", "message_id")
+_ENVELOPE_ADDRESSES = ("from_", "sender", "reply_to", "to", "cc", "bcc")
+_ADDRESS_FIELDS = ("name", "adl", "mailbox", "host")
+# The cached list starts "[size,vsize,{envelope}": the envelope is decoded alone.
+_SIZES_PREFIX = re.compile(r"\[-?\d+,-?\d+,")
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _nstring(value: Any) -> bytes | None:
+    """A cached nstring: None, or latin-1 text without NUL (else ValueError)."""
+    if value is None:
+        return None
+    if type(value) is not str or "\x00" in value:
+        raise ValueError("bad string in cached envelope")
+    return value.encode("latin-1")
+
+
+def _decode_envelope(value: Any) -> _r.Envelope:
+    """The envelope alone, field by field (FETCH ENVELOPE of many messages).
+
+    Equal to what `_decode` builds from a valid entry, at a fraction of the cost: the
+    shape is known, so each value is checked once where it stands (an nstring, or a
+    list of addresses), instead of walking every node with `_check_kind`. Stricter than
+    `_decode`: anything unexpected raises, and the caller takes the full path.
+    """
+    if type(value) is not dict or value.get("_") != "Envelope":
+        raise ValueError("not a cached envelope")
+    env = object.__new__(_r.Envelope)
+    get = value.get
+    for name in _ENVELOPE_STRINGS:
+        _setattr(env, name, _nstring(get(name)))
+    address_cls = _r.Address
+    for name in _ENVELOPE_ADDRESSES:
+        items = get(name)
+        if items is None:
+            _setattr(env, name, None)
+            continue
+        if type(items) is not list:
+            raise ValueError("bad address list in cached envelope")
+        addresses = []
+        for item in items:
+            if type(item) is not dict or item.get("_") != "Address":
+                raise ValueError("not a cached address")
+            address = object.__new__(address_cls)
+            for field in _ADDRESS_FIELDS:
+                _setattr(address, field, _nstring(item.get(field)))
+            addresses.append(address)
+        _setattr(env, name, tuple(addresses))
+    return env
+
+
+def _load_envelope(text: str) -> _r.Envelope:
+    """The envelope of a cache entry, without parsing the body structures' JSON."""
+    m = _SIZES_PREFIX.match(text)
+    if m is None:
+        raise ValueError("bad cached metadata")
+    value, _end = _raw_decode(text, m.end())
+    return _decode_envelope(value)
+
+
 # --- one folder, shared by every handle in this process ---------------------------------
 
 
@@ -952,6 +1012,27 @@ class MaildirMailbox(_Mailbox):
                     fresh = []
         if fresh:
             self._cache(fresh)
+        return {uid: out[uid] for uid in wanted if uid in out}
+
+    def envelopes_many(self, uids: Iterable[int]) -> dict[int, _r.Envelope]:
+        """Only the envelopes, decoded alone (FETCH 1:* ENVELOPE); others via metadata."""
+        f = self._folder
+        wanted = list(dict.fromkeys(uids))
+        out: dict[int, _r.Envelope] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            with f.tlock:
+                rows = f.conn.execute(
+                    f"SELECT uid, data FROM cache WHERE uid IN ({marks})", chunk
+                ).fetchall()
+            for uid, data in rows:
+                with contextlib.suppress(Exception):
+                    out[uid] = _load_envelope(data)
+        missing = [uid for uid in wanted if uid not in out]
+        if missing:
+            for uid, md in self.metadata_many(missing).items():
+                out[uid] = md.envelope
         return {uid: out[uid] for uid in wanted if uid in out}
 
     def set_flags(

@@ -215,6 +215,10 @@ class Mailbox(abc.ABC):
                 out[uid] = self.metadata(uid)
         return out
 
+    def envelopes_many(self, uids: Iterable[int]) -> dict[int, Envelope]:
+        """Only the envelopes (FETCH 1:* ENVELOPE); a store may decode them alone."""
+        return {uid: md.envelope for uid, md in self.metadata_many(uids).items()}
+
     @abc.abstractmethod
     def set_flags(
         self,
