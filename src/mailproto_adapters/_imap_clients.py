@@ -19,12 +19,12 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from mailproto import LocalProtocolError, imap
+from mailproto import imap
 from mailproto.imap import responses as r
 
 from . import _socket
-from ._driver import drive, drive_async
-from ._effects import Op, TLSInfo
+from ._client_base import AsyncClient, SyncClient
+from ._effects import TLSInfo
 from ._ops.imap_client import (
     IDLE_RENEW,
     Criteria,
@@ -35,7 +35,8 @@ from ._ops.imap_client import (
     MailboxState,
     ResumeResult,
 )
-from ._transport import AsyncTransport, Transport, TransportError
+from ._ops.tls_choice import tls_context
+from ._transport import TransportError
 
 __all__ = [
     "AsyncIMAPClientBase",
@@ -48,12 +49,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-def _context(value: ssl.SSLContext | bool | None) -> ssl.SSLContext | None:
-    if value is True:
-        return ssl.create_default_context()
-    return value or None
 
 
 class _IMAPClientCommon:
@@ -71,7 +66,7 @@ class _IMAPClientCommon:
         default context. ``starttls``: True or a context to require it, False never,
         None (the default) when the server offers it. ``timeout``: seconds to wait for
         any answer (IDLE aside)."""
-        self._tls = _context(tls)
+        self._tls = tls_context(tls)
         self.host = host
         self.port = port if port is not None else (993 if self._tls is not None else 143)
         self.timeout = timeout
@@ -96,18 +91,8 @@ class _IMAPClientCommon:
     def greeting(self) -> r.Untagged | None:
         return self.session.greeting
 
-    def _starttls_context(self) -> ssl.SSLContext | None:
-        """The context to STARTTLS with after the greeting, if any."""
-        if self._tls is not None or self.session.tls is not None:
-            return None
-        if self._starttls is None:
-            if "STARTTLS" in self.session.capabilities:
-                return ssl.create_default_context()
-            return None
-        return _context(self._starttls)
 
-
-class IMAPClient(_IMAPClientCommon):
+class IMAPClient(_IMAPClientCommon, SyncClient):
     """A blocking IMAP client; use it as a context manager.
 
     ``with IMAPClient("imap.example", tls=True) as imap: imap.login(user, password)``
@@ -115,25 +100,10 @@ class IMAPClient(_IMAPClientCommon):
     upgrades with STARTTLS as configured; a clean exit says LOGOUT.
     """
 
-    _transport: Transport | None = None
-
-    def _run(self, op: Op[T]) -> T:
-        if self._transport is None:
-            raise LocalProtocolError("not connected: use connect() or a with block")
-        return drive(op, self._transport)
-
     def connect(self) -> r.Untagged:
         """Connect, read the greeting (and CAPABILITY), STARTTLS as configured."""
-        self._transport = _socket.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)
-        try:
-            greeting = self._run(self.session.greet())
-            context = self._starttls_context()
-            if context is not None:
-                self._run(self.session.starttls(context))
-        except BaseException:
-            self.shutdown()
-            raise
-        return greeting
+        transport = _socket.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)
+        return self._start(transport, self.session.open(self._starttls))
 
     def starttls(self, context: ssl.SSLContext | None = None) -> TLSInfo:
         return self._run(self.session.starttls(context or ssl.create_default_context()))
@@ -274,22 +244,9 @@ class IMAPClient(_IMAPClientCommon):
 
     def shutdown(self) -> None:
         """Close the connection without LOGOUT."""
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self._drop()
 
-    def __enter__(self) -> IMAPClient:
-        self.connect()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._transport is not None:
-            if kind is None:
-                self.logout()
-            else:
-                self.shutdown()
+    _end = logout
 
 
 class Idle:
@@ -328,35 +285,16 @@ class Idle:
                 self._client._run(self._client.session.idle_end())
 
 
-class AsyncIMAPClientBase(_IMAPClientCommon):
+class AsyncIMAPClientBase(_IMAPClientCommon, AsyncClient):
     """The async IMAP client; `mailproto_adapters.asyncio` and `.anyio` give it a transport.
 
     The same methods as `IMAPClient`, awaited; ``async with client.idle() as updates:
     async for update in updates: ...``. ``aclose()`` drops the connection.
     """
 
-    _transport: AsyncTransport | None = None
-
-    async def _open(self) -> AsyncTransport:
-        raise NotImplementedError
-
-    async def _run(self, op: Op[T]) -> T:
-        if self._transport is None:
-            raise LocalProtocolError("not connected: use connect() or an async with block")
-        return await drive_async(op, self._transport)
-
     async def connect(self) -> r.Untagged:
         """Connect, read the greeting (and CAPABILITY), STARTTLS as configured."""
-        self._transport = await self._open()
-        try:
-            greeting = await self._run(self.session.greet())
-            context = self._starttls_context()
-            if context is not None:
-                await self._run(self.session.starttls(context))
-        except BaseException:
-            await self.aclose()
-            raise
-        return greeting
+        return await self._start(self.session.open(self._starttls))
 
     async def starttls(self, context: ssl.SSLContext | None = None) -> TLSInfo:
         return await self._run(self.session.starttls(context or ssl.create_default_context()))
@@ -476,24 +414,10 @@ class AsyncIMAPClientBase(_IMAPClientCommon):
 
     async def aclose(self) -> None:
         """Close the connection without LOGOUT."""
-        if self._transport is not None:
-            await self._transport.aclose()
-            self._transport = None
+        await self._drop()
 
     shutdown = aclose
-
-    async def __aenter__(self) -> Any:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._transport is not None:
-            if kind is None:
-                await self.logout()
-            else:
-                await self.aclose()
+    _end = logout
 
 
 class AsyncIdle:

@@ -24,17 +24,15 @@ from __future__ import annotations
 import builtins
 import ssl
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any, Protocol, TypeVar, overload
 
-from mailproto import LocalProtocolError
 from mailproto import pop3 as p
 
 from . import _socket
-from ._driver import drive, drive_async
-from ._effects import Op, TLSInfo
+from ._client_base import AsyncClient, SyncClient
+from ._effects import TLSInfo
 from ._ops.pop3_client import POP3ClientSession
-from ._transport import AsyncTransport, Transport
+from ._ops.tls_choice import tls_context
 
 __all__ = ["AsyncPOP3ClientBase", "POP3Client"]
 
@@ -46,12 +44,6 @@ class Out(Protocol):
     (an async file's ``write`` is awaited)."""
 
     def write(self, data: bytes, /) -> Any: ...
-
-
-def _context(value: ssl.SSLContext | bool | None) -> ssl.SSLContext | None:
-    if value is True:
-        return ssl.create_default_context()
-    return value or None
 
 
 def _write(out: Out | None) -> Callable[[bytes], Any] | None:
@@ -73,7 +65,7 @@ class _POP3ClientCommon:
         it, False never, None (the default) when the server offers it.
         """
         self.host = host
-        self._tls = _context(tls)
+        self._tls = tls_context(tls)
         self.port = port if port is not None else (995 if self._tls else 110)
         self.timeout = timeout
         self._starttls = starttls
@@ -99,18 +91,8 @@ class _POP3ClientCommon:
     def tls_info(self) -> TLSInfo | None:
         return self.session.tls
 
-    def _stls_context(self) -> ssl.SSLContext | None:
-        """The context to STLS with now, if any."""
-        if self._tls is not None or self.session.tls is not None:
-            return None
-        if self._starttls is None:
-            if "STLS" in self.session.capabilities:
-                return ssl.create_default_context()
-            return None
-        return _context(self._starttls)
 
-
-class POP3Client(_POP3ClientCommon):
+class POP3Client(_POP3ClientCommon, SyncClient):
     """A blocking POP3 client; use it as a context manager.
 
     ``with POP3Client("pop.example", tls=True) as pop: pop.login(user, pw); pop.retr(1)``
@@ -118,26 +100,10 @@ class POP3Client(_POP3ClientCommon):
     at the end of a block that raised nothing (so the deletions are committed).
     """
 
-    _transport: Transport | None = None
-
-    def _run(self, op: Op[T]) -> T:
-        if self._transport is None:
-            raise LocalProtocolError("not connected: use connect() or a with block")
-        return drive(op, self._transport)
-
     def connect(self) -> p.Ok:
         """Connect, read the greeting, CAPA, and STLS as configured."""
-        self._transport = _socket.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)
-        try:
-            greeting = self._run(self.session.greet())
-            self._run(self.session.capa())
-            context = self._stls_context()
-            if context is not None:
-                self._run(self.session.stls(context))
-        except BaseException:
-            self.close()
-            raise
-        return greeting
+        transport = _socket.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)
+        return self._start(transport, self.session.open(self._starttls))
 
     def capa(self) -> p.Capabilities:
         return self._run(self.session.capa())
@@ -222,53 +188,20 @@ class POP3Client(_POP3ClientCommon):
 
     def close(self) -> None:
         """Close without QUIT: nothing is deleted."""
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self._drop()
 
-    def __enter__(self) -> POP3Client:
-        self.connect()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._transport is not None:
-            if kind is None:
-                self.quit()
-            else:
-                self.close()
+    _end = quit
 
 
-class AsyncPOP3ClientBase(_POP3ClientCommon):
+class AsyncPOP3ClientBase(_POP3ClientCommon, AsyncClient):
     """The async POP3 client; `mailproto_adapters.asyncio` and `.anyio` give it a transport.
 
     ``out`` files may be plain binary files or async ones (their ``write`` is awaited).
     """
 
-    _transport: AsyncTransport | None = None
-
-    async def _open(self) -> AsyncTransport:
-        raise NotImplementedError
-
-    async def _run(self, op: Op[T]) -> T:
-        if self._transport is None:
-            raise LocalProtocolError("not connected: use connect() or an async with block")
-        return await drive_async(op, self._transport)
-
     async def connect(self) -> p.Ok:
         """Connect, read the greeting, CAPA, and STLS as configured."""
-        self._transport = await self._open()
-        try:
-            greeting = await self._run(self.session.greet())
-            await self._run(self.session.capa())
-            context = self._stls_context()
-            if context is not None:
-                await self._run(self.session.stls(context))
-        except BaseException:
-            await self.aclose()
-            raise
-        return greeting
+        return await self._start(self.session.open(self._starttls))
 
     async def capa(self) -> p.Capabilities:
         return await self._run(self.session.capa())
@@ -353,23 +286,10 @@ class AsyncPOP3ClientBase(_POP3ClientCommon):
 
     async def aclose(self) -> None:
         """Close without QUIT: nothing is deleted."""
-        if self._transport is not None:
-            await self._transport.aclose()
-            self._transport = None
+        await self._drop()
 
     async def close(self) -> None:
         """`aclose` under poplib's name."""
-        await self.aclose()
+        await self._drop()
 
-    async def __aenter__(self) -> Any:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._transport is not None:
-            if kind is None:
-                await self.quit()
-            else:
-                await self.aclose()
+    _end = quit

@@ -10,27 +10,19 @@ from __future__ import annotations
 import email.message
 import ssl
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from mailproto import LocalProtocolError
 from mailproto import smtp as s
 
 from . import _socket
-from ._driver import drive, drive_async
-from ._effects import Op, TLSInfo
+from ._client_base import AsyncClient, SyncClient
+from ._effects import TLSInfo
 from ._ops.smtp_client import SendResult, SMTPClientSession
-from ._transport import AsyncTransport, Transport
+from ._ops.tls_choice import tls_context
 
 __all__ = ["AsyncSMTPClientBase", "SMTPClient", "SendResult"]
 
 T = TypeVar("T")
-
-
-def _context(value: ssl.SSLContext | bool | None) -> ssl.SSLContext | None:
-    if value is True:
-        return ssl.create_default_context()
-    return value or None
 
 
 class _SMTPClientCommon:
@@ -52,7 +44,7 @@ class _SMTPClientCommon:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self._tls = _context(tls)
+        self._tls = tls_context(tls)
         self._starttls = starttls
         self.session = SMTPClientSession(
             host=host,
@@ -71,44 +63,18 @@ class _SMTPClientCommon:
     def tls_info(self) -> TLSInfo | None:
         return self.session.tls
 
-    def _after_ehlo(self) -> ssl.SSLContext | None:
-        """The context to STARTTLS with now, if any."""
-        if self._tls is not None or self.session.tls is not None:
-            return None
-        if self._starttls is None:
-            if "STARTTLS" in self.session.extensions:
-                return ssl.create_default_context()
-            return None
-        return _context(self._starttls)
 
-
-class SMTPClient(_SMTPClientCommon):
+class SMTPClient(_SMTPClientCommon, SyncClient):
     """A blocking SMTP (or LMTP) client; use it as a context manager.
 
     ``with SMTPClient("mail.example", 587) as smtp: smtp.login(...); smtp.send_message(m)``
     connects, reads the greeting, says EHLO and upgrades with STARTTLS when offered.
     """
 
-    _transport: Transport | None = None
-
-    def _run(self, op: Op[T]) -> T:
-        if self._transport is None:
-            raise LocalProtocolError("not connected: use connect() or a with block")
-        return drive(op, self._transport)
-
     def connect(self) -> s.Reply:
         """Connect, read the greeting, EHLO, and STARTTLS as configured."""
-        self._transport = _socket.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)
-        try:
-            greeting = self._run(self.session.greet())
-            self._run(self.session.ehlo())
-            context = self._after_ehlo()
-            if context is not None:
-                self._run(self.session.starttls(context))
-        except BaseException:
-            self.close()
-            raise
-        return greeting
+        transport = _socket.connect(self.host, self.port, timeout=self.timeout, tls=self._tls)
+        return self._start(transport, self.session.open(self._starttls))
 
     def ehlo(self, name: str | None = None) -> s.Reply:
         return self._run(self.session.ehlo(name))
@@ -141,50 +107,17 @@ class SMTPClient(_SMTPClientCommon):
 
     def close(self) -> None:
         """Close without QUIT."""
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self._drop()
 
-    def __enter__(self) -> SMTPClient:
-        self.connect()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._transport is not None:
-            if kind is None:
-                self.quit()
-            else:
-                self.close()
+    _end = quit
 
 
-class AsyncSMTPClientBase(_SMTPClientCommon):
+class AsyncSMTPClientBase(_SMTPClientCommon, AsyncClient):
     """The async SMTP client; `mailproto_adapters.asyncio` and `.anyio` give it a transport."""
-
-    _transport: AsyncTransport | None = None
-
-    async def _open(self) -> AsyncTransport:
-        raise NotImplementedError
-
-    async def _run(self, op: Op[T]) -> T:
-        if self._transport is None:
-            raise LocalProtocolError("not connected: use connect() or an async with block")
-        return await drive_async(op, self._transport)
 
     async def connect(self) -> s.Reply:
         """Connect, read the greeting, EHLO, and STARTTLS as configured."""
-        self._transport = await self._open()
-        try:
-            greeting = await self._run(self.session.greet())
-            await self._run(self.session.ehlo())
-            context = self._after_ehlo()
-            if context is not None:
-                await self._run(self.session.starttls(context))
-        except BaseException:
-            await self.aclose()
-            raise
-        return greeting
+        return await self._start(self.session.open(self._starttls))
 
     async def ehlo(self, name: str | None = None) -> s.Reply:
         return await self._run(self.session.ehlo(name))
@@ -219,19 +152,6 @@ class AsyncSMTPClientBase(_SMTPClientCommon):
 
     async def aclose(self) -> None:
         """Close without QUIT."""
-        if self._transport is not None:
-            await self._transport.aclose()
-            self._transport = None
+        await self._drop()
 
-    async def __aenter__(self) -> Any:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._transport is not None:
-            if kind is None:
-                await self.quit()
-            else:
-                await self.aclose()
+    _end = quit

@@ -47,6 +47,7 @@ from .._effects import Call, Close, Info, Op, Receive, Send, StartTLS, TLSInfo
 from .._transport import TransportError, TransportTimeout
 from ..errors import AuthenticationFailed, ConnectionLost, MailError, ServerError
 from .smtp_client import _best_mechanism, _mechanism
+from .tls_choice import upgrade_context
 
 __all__ = [
     "FetchResult",
@@ -348,6 +349,16 @@ class IMAPClientSession:
         if not self.capabilities:
             yield from self.capability()
         return event
+
+    def open(self, starttls: ssl.SSLContext | bool | None = None) -> Op[r.Untagged]:
+        """Greeting (and CAPABILITY), and STARTTLS: required (True or a context), never
+        (False), or when offered (None). Returns the greeting."""
+        greeting = yield from self.greet()
+        offered = "STARTTLS" in self.capabilities
+        context = upgrade_context(starttls, secure=self.tls is not None, offered=offered)
+        if context is not None:
+            yield from self.starttls(context)
+        return greeting
 
     def capability(self) -> Op[frozenset[str]]:
         yield from self._simple(c.Capability(tag=self._tag()))

@@ -31,6 +31,7 @@ from mailproto.sasl import (
 
 from .._effects import Call, Close, Info, Op, Receive, Send, StartTLS, TLSInfo
 from ..errors import AuthenticationFailed, ConnectionLost, MailError, ServerError
+from .tls_choice import upgrade_context
 
 __all__ = ["POP3ClientSession"]
 
@@ -124,6 +125,17 @@ class POP3ClientSession:
         info = yield Info()
         self.tls = info.tls
         return (yield from self._ok("greeting"))
+
+    def open(self, starttls: ssl.SSLContext | bool | None = None) -> Op[p.Ok]:
+        """Greeting, CAPA, and STLS: required (True or a context), never (False), or when
+        offered (None). Returns the greeting."""
+        greeting = yield from self.greet()
+        yield from self.capa()
+        offered = "STLS" in self.capabilities
+        context = upgrade_context(starttls, secure=self.tls is not None, offered=offered)
+        if context is not None:
+            yield from self.stls(context)
+        return greeting
 
     def capa(self) -> Op[p.Capabilities]:
         """CAPA (RFC 2449); a server that does not know it has no capabilities."""

@@ -40,6 +40,7 @@ from ..errors import (
     RecipientsRefused,
     ServerError,
 )
+from .tls_choice import upgrade_context
 
 __all__ = ["SMTPClientSession", "SendResult", "message_bytes"]
 
@@ -176,6 +177,17 @@ class SMTPClientSession:
         self.tls = info.tls  # implicit TLS is up already
         self.greeting = self._check((yield from self.reply()), "greeting")
         return self.greeting
+
+    def open(self, starttls: ssl.SSLContext | bool | None = None) -> Op[s.Reply]:
+        """Greeting, EHLO, and STARTTLS: required (True or a context), never (False), or
+        when offered (None). Returns the greeting."""
+        greeting = yield from self.greet()
+        yield from self.ehlo()
+        offered = "STARTTLS" in self.extensions
+        context = upgrade_context(starttls, secure=self.tls is not None, offered=offered)
+        if context is not None:
+            yield from self.starttls(context)
+        return greeting
 
     def ehlo(self, name: str | None = None) -> Op[s.Reply]:
         """EHLO (LHLO for LMTP); HELO if the server does not know EHLO."""
