@@ -202,6 +202,11 @@ def _parse_authenticate(r: _Reader) -> c.Command:
     return c.Authenticate(tag=r.tag, mechanism=mechanism, initial_response=initial)
 
 
+def _parse_compress(r: _Reader) -> c.Command:
+    r.p.sp()
+    return c.Compress(tag=r.tag, mechanism=r.p.atom().decode("ascii"))
+
+
 def _parse_login(r: _Reader) -> c.Command:
     p = r.p
     p.sp()
@@ -656,6 +661,7 @@ _COMMANDS: dict[bytes, Callable[[_Reader], c.Command]] = {
     b"STATUS": _parse_status,
     b"APPEND": _parse_append,
     b"IDLE": _no_args(c.Idle),
+    b"COMPRESS": _parse_compress,
     b"CHECK": _no_args(c.Check),
     b"CLOSE": _no_args(c.Close),
     b"UNSELECT": _no_args(c.Unselect),
@@ -777,6 +783,11 @@ def _w_authenticate(e: Encoder, cmd: c.Command, utf8: bool) -> None:
 def _w_login(e: Encoder, cmd: c.Command, utf8: bool) -> None:
     assert isinstance(cmd, c.Login)
     e.word(b"LOGIN").sp().astring(cmd.username).sp().astring(cmd.password)
+
+
+def _w_compress(e: Encoder, cmd: c.Command, utf8: bool) -> None:
+    assert isinstance(cmd, c.Compress)
+    e.word(b"COMPRESS").sp().raw(cmd.mechanism.encode("ascii"))
 
 
 def _w_enable(e: Encoder, cmd: c.Command, utf8: bool) -> None:
@@ -1031,6 +1042,7 @@ _WRITERS: dict[type[c.Command], Callable[[Encoder, c.Command, bool], None]] = {
     c.Status: _w_status,
     c.Append: _w_append,
     c.Idle: _w_nothing(b"IDLE"),
+    c.Compress: _w_compress,
     c.Check: _w_nothing(b"CHECK"),
     c.Close: _w_nothing(b"CLOSE"),
     c.Unselect: _w_nothing(b"UNSELECT"),

@@ -40,6 +40,7 @@ __all__ = [
     "Check",
     "Close",
     "Command",
+    "Compress",
     "Copy",
     "Create",
     "Delete",
@@ -543,6 +544,13 @@ class Append(Command):
 @attrs.frozen(slots=True, kw_only=True)
 class Idle(Command):
     """IDLE (RFC 2177); ended by an `IdleDone` line."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Compress(Command):
+    """COMPRESS mechanism (RFC 4978); after its tagged OK both sides compress."""
+
+    mechanism: str = attrs.field(validator=_check_atom)
 
 
 # --- selected -------------------------------------------------------------------------

@@ -61,6 +61,7 @@ _AUTHENTICATED: tuple[type[c.Command], ...] = (
     c.Status,
     c.Append,
     c.Idle,
+    c.Compress,
     c.GetQuota,
     c.GetQuotaRoot,
     c.SetQuota,

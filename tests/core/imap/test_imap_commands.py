@@ -33,6 +33,7 @@ def roundtrip(cmd: c.Command, **kw: bool) -> bytes:
 
 KNOWN: list[tuple[c.Command, bytes]] = [
     (c.Noop(tag="a"), b"a NOOP\r\n"),
+    (c.Compress(tag="a", mechanism="DEFLATE"), b"a COMPRESS DEFLATE\r\n"),
     (c.Authenticate(tag="a", mechanism="plain"), b"a AUTHENTICATE PLAIN\r\n"),
     (
         c.Authenticate(tag="a", mechanism="PLAIN", initial_response=b""),
@@ -210,6 +211,8 @@ ERRORS: list[tuple[bytes, str]] = [
     (b"t1 LOGIN user", "expected a space"),
     (b"t1 LOGIN user (pw)", "expected an astring"),
     (b"t1 ENABLE", "expected a space"),
+    (b"t1 COMPRESS", "expected a space"),
+    (b"t1 COMPRESS (DEFLATE)", "expected an atom"),
     (b"t1 ENABLE (X)", "expected an atom"),
     (b"t1 SELECT", "expected a space"),
     (b"t1 SELECT INBOX (FOO)", "unexpected select parameter"),
