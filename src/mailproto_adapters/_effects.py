@@ -110,10 +110,14 @@ class TransportInfo:
 def tls_info(obj: ssl.SSLSocket | ssl.SSLObject) -> TLSInfo:
     """The `TLSInfo` of an established TLS connection (socket or memory-BIO object)."""
     cipher = obj.cipher()
+    try:
+        certificate = obj.getpeercert() or None
+    except ValueError:  # the handshake failed or never finished (a session's last log line)
+        certificate = None
     return TLSInfo(
         version=obj.version(),
         cipher=cipher[0] if cipher else None,
-        peer_certificate=obj.getpeercert() or None,
+        peer_certificate=certificate,
     )
 
 

@@ -376,3 +376,16 @@ def test_refused_connection(flavour: str) -> None:
             await module.connect("127.0.0.1", port, timeout=5)
 
     anyio.run(main, backend="trio" if flavour == "anyio-trio" else "asyncio")
+
+
+def test_tls_info_of_an_unfinished_handshake() -> None:
+    """A session whose TLS handshake failed still gets its log line (no ValueError)."""
+    from mailproto_adapters._effects import tls_info
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    unfinished = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
+    info = tls_info(unfinished)
+    assert info.peer_certificate is None
+    assert info.cipher is None
