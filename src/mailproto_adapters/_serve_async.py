@@ -19,10 +19,20 @@ import anyio.abc
 from ._anyio import AnyIOTransport
 from ._asyncio import AsyncioTransport, StreamProtocol
 from ._driver import drive_async
+from ._effects import TransportInfo
 from ._serving import Admission, ServeConfig, SessionFactory, log_session
 from ._transport import AsyncTransport
 
 __all__ = ["AnyIOServer", "AsyncioServer"]
+
+
+def _info(transport: AsyncTransport, last: TransportInfo) -> TransportInfo:
+    """The transport's info, or ``last`` when the socket is already gone (a peer's reset
+    must end its own session, never the listener's task group)."""
+    try:
+        return transport.info()
+    except (OSError, ValueError):
+        return last
 
 
 async def _session(server: AsyncioServer | AnyIOServer, transport: AsyncTransport, ip: str) -> None:
@@ -34,17 +44,18 @@ async def _session(server: AsyncioServer | AnyIOServer, transport: AsyncTranspor
         return
     started = time.monotonic()
     error: BaseException | None = None
-    info = transport.info()
+    info = _info(transport, TransportInfo(peer=None, local=None, tls=None))
     try:
         if config.tls is not None:
             await transport.start_tls(
                 config.tls, server_side=True, hostname=None, timeout=config.tls_timeout
             )
-        await drive_async(server.session(transport.info()), transport)
+        info = transport.info()
+        await drive_async(server.session(info), transport)
     except Exception as exc:
         error = exc
     finally:
-        info = transport.info()
+        info = _info(transport, info)
         await transport.aclose()
         server.admission.release(ip)
         log_session(config, info, started, error)

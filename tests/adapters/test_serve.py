@@ -14,7 +14,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import pytest
@@ -232,3 +232,29 @@ def test_shutdown_cuts_sessions_after_the_grace(start: Callable[..., Running]) -
     assert time.monotonic() - began < 5
     assert sock.recv(10) == b""
     sock.close()
+
+
+def test_a_session_whose_socket_is_gone_ends_alone() -> None:
+    """transport.info() failing (a reset socket, an unfinished TLS handshake) ends that
+    session only: the listener's task group must not see the exception."""
+    from mailproto_adapters._serve_async import AnyIOServer, _session
+    from mailproto_adapters._serving import ServeConfig
+
+    class Gone:
+        closed = False
+
+        def info(self) -> None:
+            raise OSError(9, "Bad file descriptor")
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+    def flow(info: object) -> Any:
+        return
+        yield
+
+    server = AnyIOServer(flow, ServeConfig())
+    gone = Gone()
+    anyio.run(_session, server, cast(Any, gone), "127.0.0.1")
+    assert gone.closed
+    assert server.admission.active == 0
