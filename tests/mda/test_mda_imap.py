@@ -470,6 +470,7 @@ def test_imaplib_idle_and_examine(tmp_path: Path, serve: Any) -> None:
     threading.Timer(0.2, store.deliver, (simple("new"),)).start()
     line = client.readline()
     assert line == b"* 2 EXISTS\r\n"
+    assert client.readline() == b"* 1 RECENT\r\n"
     assert time.monotonic() - start < 2.0
     client.send(b"DONE\r\n")
     assert client.readline().startswith(tag + b" OK")

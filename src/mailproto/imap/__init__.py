@@ -30,6 +30,7 @@ from ._events import (
     FetchLiteralStarted,
     IdleStarted,
 )
+from ._fetch_wire import FETCH_WIRE_ITEMS, FetchRow, FetchWriter, encode_envelope, is_envelope_wire
 from ._fragment import Fragmentizer, LiteralAnnouncement, MessageTooLong
 from ._grammar import (
     Fragment,
@@ -46,6 +47,7 @@ from ._types import Section, StatusItem, decode_mailbox, encode_mailbox
 
 __all__ = [
     "AUTHENTICATED",
+    "FETCH_WIRE_ITEMS",
     "LOGOUT",
     "NOT_AUTHENTICATED",
     "QUIRKS",
@@ -64,6 +66,8 @@ __all__ = [
     "ConnectionClosed",
     "FetchLiteralData",
     "FetchLiteralStarted",
+    "FetchRow",
+    "FetchWriter",
     "Fragment",
     "Fragmentizer",
     "IdleStarted",
@@ -81,10 +85,12 @@ __all__ = [
     "commands",
     "decode_mailbox",
     "dump",
+    "encode_envelope",
     "encode_mailbox",
     "format_command",
     "format_idle_done",
     "format_response",
+    "is_envelope_wire",
     "parse_command",
     "parse_idle_done",
     "parse_response",

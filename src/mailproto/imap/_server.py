@@ -401,6 +401,21 @@ class ServerConnection(ConnectionBase[Event]):
             self._utf8 = True
         return self._wire(event)
 
+    def send_fetch_lines(self, data: bytes) -> bytes:
+        """The bytes of FETCH responses a `FetchWriter` wrote (any number, joined).
+
+        The bulk form of `send` for untagged FETCH data: the same checks of the
+        connection's state, without a value object per response.
+
+        Raises:
+            LocalProtocolError: nothing may be sent now but a BYE or a greeting.
+        """
+        if self._error_state or self._closed or self._greeting_owed:
+            raise LocalProtocolError("FETCH responses are not allowed now")
+        if self._out:
+            return self._flush() + data
+        return data
+
     def _send_tagged(self, event: r.Tagged) -> bytes:
         if event.tag != self._owed_tag:
             raise LocalProtocolError(f"no command with tag {event.tag!r} awaits completion")

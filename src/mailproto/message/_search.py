@@ -69,7 +69,7 @@ from ..imap._search import (
     SearchText,
 )
 from ._address import parse_addresses
-from ._model import HeaderBlock, Message, Part
+from ._model import _BLANK_LINE, HeaderBlock, Message, Part, parse_message
 from ._transfer import decode_transfer
 from ._words import decode_header, decode_text, fold, lookup_charset
 
@@ -100,7 +100,9 @@ class MessageInfo:
     ``flags`` are the flags as the session sees them, ``\\Recent`` included when the
     message is recent in this session. ``internal_date`` should be timezone-aware
     (a naive value is read as UTC where instants are compared). ``load`` returns the
-    parsed message; it is called only when a key needs the header or the body.
+    parsed message; it is called only when a key needs the header or the body. A
+    store may give ``read`` as well (the octets ``load`` would parse): TEXT then reads
+    the top header from them first, and most matches need no MIME parse at all.
     """
 
     seq: int
@@ -112,6 +114,10 @@ class MessageInfo:
     modseq: int = 0
     email_id: str | None = None
     thread_id: str | None = None
+    # The octets that ``load`` parses, when reading them is cheaper than parsing: TEXT
+    # then looks at the top header first without parsing the MIME structure, and the
+    # message is parsed from these octets (``load`` is not called).
+    read: Callable[[], bytes] | None = attrs.field(default=None, repr=False)
 
 
 class UnknownCharset(ValueError):
@@ -268,33 +274,124 @@ def body_texts(message: Message) -> list[str]:
     return out
 
 
+def _field_text(name: bytes, value: bytes) -> str:
+    return name.decode("utf-8", "replace") + ":" + decode_header(_UNFOLD.sub(b"", value))
+
+
 def _block_text(header: HeaderBlock) -> str:
-    lines = [
-        name.decode("utf-8", "replace") + ":" + decode_header(_UNFOLD.sub(b"", value))
-        for name, value in header.fields()
-    ]
-    return fold("\n".join(lines))
+    return fold("\n".join([_field_text(name, value) for name, value in header.fields()]))
+
+
+def field_at(header: HeaderBlock, pos: int) -> tuple[bytes, bytes, int]:
+    """The field of ``header`` holding offset ``pos`` (not in its blank line), as
+    `HeaderBlock.fields` gives it, found without splitting the whole block, and where
+    the next field starts.
+
+    A field starts at the block's start or at a line start that is not SP or HTAB (a
+    continuation); its name runs to the first colon of its first line (none: the
+    whole line is the name, the value empty).
+    """
+    data = header.data
+    lo = header.start
+    p = data.rfind(b"\n", lo, pos)
+    while p >= lo and data[p + 1 : p + 2] in (b" ", b"\t"):
+        p = data.rfind(b"\n", lo, p)
+    start = lo if p < lo else p + 1
+    q = data.find(b"\n", pos, header.end)
+    while q >= 0 and data[q + 1 : q + 2] in (b" ", b"\t"):
+        q = data.find(b"\n", q + 1, header.end)
+    end = after = header.end if q < 0 else q + 1
+    if data[end - 1 : end] == b"\n" and end > start:
+        end -= 1
+        if data[end - 1 : end] == b"\r" and end > start:
+            end -= 1
+    first_line = data.find(b"\n", start, end)
+    colon = data.find(b":", start, end if first_line < 0 else first_line)
+    if colon < 0:
+        return data[start:end], b"", after
+    return data[start:colon], data[colon + 1 : end], after
+
+
+def _field_has(header: HeaderBlock, needle: str, raw: bytes) -> bool:
+    """Whether a field of ``header`` whose octets hold ``raw`` (the ASCII ``needle``,
+    any case, no line end) holds ``needle`` once decoded, each decoded alone.
+
+    Enough for `_block_text` to hold it too: the block's text is its fields' texts
+    joined by LF, and NFKC and case folding change nothing across an LF (a starter
+    that composes with nothing), so each field's folded text is part of the block's.
+    """
+    low = header.data[header.start : header.end].lower()
+    i = low.find(raw)
+    while i >= 0:
+        name, value, after = field_at(header, header.start + i)
+        if needle in fold(_field_text(name, value)):
+            return True
+        i = low.find(raw, after - header.start)  # each field decoded once
+    return False
+
+
+def top_header(data: bytes) -> HeaderBlock:
+    """The top header block of ``data``, delimited as `parse_message` delimits it.
+
+    The parser starts the message at offset 0 with no boundary to look for, so the
+    block runs to the first empty line (an empty first line: no field at all), or to
+    the end; finding it needs no MIME parse.
+    """
+    if data.startswith(b"\r\n"):
+        end = 2
+    elif data.startswith(b"\n"):
+        end = 1
+    else:
+        m = _BLANK_LINE.search(data)
+        end = len(data) if m is None else m.end()
+    return HeaderBlock(data, 0, end)
 
 
 class Loaded:
     """One message during one call: the parsed message and what was read from it."""
 
-    __slots__ = ("_body", "_flags", "_headers", "_message", "_raw", "_sent", "_text", "info")
+    __slots__ = ("_body", "_data", "_flags", "_headers", "_message", "_raw", "_sent", "_text",
+                 "_top", "info")  # fmt: skip
 
     def __init__(self, info: MessageInfo) -> None:
         self.info = info
         self._message: Message | None = None
+        self._data: bytes | None = None
         self._flags: frozenset[str] | None = None
         self._headers: dict[tuple[bytes, str], list[str]] = {}
         self._raw: dict[bytes, bytes | None] = {}
         self._body: list[str] | None = None
         self._text: list[str] | None = None
+        self._top: str | None = None
         self._sent: datetime.datetime | bool | None = False
 
     def message(self) -> Message:
         if self._message is None:
-            self._message = self.info.load()
+            if self._data is not None:
+                self._message = parse_message(self._data)
+            else:
+                self._message = self.info.load()
         return self._message
+
+    def _top_header(self) -> HeaderBlock:
+        if self._message is None and self.info.read is not None:
+            if self._data is None:
+                self._data = self.info.read()
+            return top_header(self._data)
+        return self.message().root.header
+
+    def top_text(self) -> str:
+        """The top header block as TEXT reads it, without a MIME parse when it can."""
+        if self._top is None:
+            self._top = _block_text(self._top_header())
+        return self._top
+
+    def top_has(self, needle: str, raw: bytes | None) -> bool:
+        """Whether `top_text` holds ``needle``; with ``raw`` (the needle as ASCII
+        octets, no line end), the fields whose octets hold it are decoded first."""
+        if self._top is None and raw is not None and _field_has(self._top_header(), needle, raw):
+            return True
+        return needle in self.top_text()
 
     @property
     def loaded(self) -> bool:
@@ -340,8 +437,9 @@ class Loaded:
     def texts(self) -> list[str]:
         """Every header block, then every body text (TEXT)."""
         if self._text is None:
-            root = self.message().root
-            headers = [_block_text(p.header) for p in walk(root)]
+            parts = iter(walk(self.message().root))
+            next(parts)  # the top header: top_text
+            headers = [self.top_text(), *(_block_text(p.header) for p in parts)]
             self._text = headers + self.bodies()
         return self._text
 
@@ -519,7 +617,11 @@ class _Compiler:
         if key.name == "BODY":
             return _BODY, lambda m: any(needle in t for t in m.bodies())
         if key.name == "TEXT":
-            return _BODY, lambda m: any(needle in t for t in m.texts())
+            # The top header first (a name, a date, a subject), before any MIME parse;
+            # an ASCII needle is looked for in its octets first.
+            plain = needle.isascii() and "\r" not in needle and "\n" not in needle
+            raw = needle.encode("ascii") if plain else None
+            return _BODY, lambda m: m.top_has(needle, raw) or any(needle in t for t in m.texts())
         name, how = _TEXT_FIELDS[key.name]
         return _HEADER, lambda m: any(needle in v for v in m.header(name, how))
 

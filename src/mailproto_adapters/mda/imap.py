@@ -55,7 +55,7 @@ from mailproto.sasl import Challenge
 
 from .._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
 from .._transport import TransportError, TransportTimeout
-from . import imap_data
+from . import imap_compress, imap_data, imap_qresync
 from .auth import AuthExchange, AuthOutcome
 from .names import InvalidMailboxName
 from .service import blocking_call, pause
@@ -82,7 +82,7 @@ FLUSH_AT = 65536
 FETCH_BATCH = 64
 IDLE_POLL = 1.0  # seconds between two looks at the selected mailbox while idling
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
-ENABLEABLE = ("CONDSTORE", "IMAP4REV2")
+ENABLEABLE = ("CONDSTORE", "QRESYNC", "IMAP4REV2")
 
 # \Recent (RFC 3501 2.3.2) is kept per process, not in the store: for each mailbox
 # (per MDA, user, name, UIDVALIDITY) the highest UID already claimed by a session that
@@ -164,6 +164,9 @@ class _View:
     pending_expunge: set[int] = attrs.Factory(set)
     recent: set[int] = attrs.Factory(set)
     saved: list[int] = attrs.Factory(list)  # the UIDs of "$" (SEARCHRES), ascending
+    # The MODSEQ the view had before its held-back expunges happened: while they wait,
+    # this is the HIGHESTMODSEQ a QRESYNC client may rely on (RFC 7162 3.2).
+    expunge_floor: int = 0
 
     def seq(self, uid: int) -> int:
         i = bisect.bisect_left(self.uids, uid)
@@ -243,6 +246,7 @@ class _Session:
         self.append: tuple[imap.AppendStarted, IO[bytes]] | None = None
         self.enabled: set[str] = set()
         self.quota = False  # QUOTA is offered to users with a storage limit only
+        self.compression = imap_compress.Deflate()  # started by COMPRESS (RFC 4978)
 
     # -- output ----------------------------------------------------------------------
 
@@ -270,6 +274,8 @@ class _Session:
             "MOVE",
             "SPECIAL-USE",
             "CONDSTORE",
+            "QRESYNC",
+            "BINARY",
             "ESEARCH",
             "SORT",
             "THREAD=ORDEREDSUBJECT",
@@ -282,6 +288,7 @@ class _Session:
         ]
         if self.quota:
             caps += ["QUOTA", "QUOTA=RES-STORAGE"]
+        caps.append("COMPRESS=DEFLATE")  # RFC 4978
         if self.conn.state is imap.NOT_AUTHENTICATED:
             mechs = self.mda.authenticator.mechanisms(self.tls, self.mda.allow_plaintext)
             caps += [f"AUTH={m}" for m in mechs]
@@ -386,9 +393,26 @@ class _Session:
         raise AssertionError(f"unexpected event {event!r}")
 
     def complete(self, tagged: r.Tagged, expunge_ok: bool) -> Op[None]:
-        """Report others' changes, then the tagged completion."""
-        if self.view is not None:
+        """Report others' changes, then the tagged completion.
+
+        A ``[HIGHESTMODSEQ]`` code in ``tagged`` (EXPUNGE's, RFC 7162 3.2.7) gets the
+        view's value after those changes. While expunges are held back, a QRESYNC
+        client is told a HIGHESTMODSEQ below theirs, so that a reconnection after this
+        point still learns of them (RFC 7162 3.2).
+        """
+        view = self.view
+        if view is not None:
+            held = bool(view.pending_expunge)
             yield from self.sync(expunge_ok)
+            if isinstance(tagged.code, r.HighestModSeq):
+                tagged = attrs.evolve(tagged, code=r.HighestModSeq(value=max(view.modseq, 1)))
+            if "QRESYNC" in self.enabled:
+                if view.pending_expunge:
+                    floor = r.HighestModSeq(value=max(view.expunge_floor, 1))
+                    self.send(r.Untagged(status="OK", code=floor, text="Expunges held back"))
+                elif held and tagged.code is None:  # they went out: the real value again
+                    highest = r.HighestModSeq(value=max(view.modseq, 1))
+                    tagged = attrs.evolve(tagged, code=highest)
         self.send(tagged)
 
     # -- others' changes -------------------------------------------------------------
@@ -401,8 +425,11 @@ class _Session:
         except StoreError:
             changes = None
         if changes is not None:
+            held = [u for u in changes.expunged if view.seq(u)]
+            if held and not view.pending_expunge:
+                view.expunge_floor = view.modseq
             view.modseq = changes.highestmodseq
-            view.pending_expunge.update(u for u in changes.expunged if view.seq(u))
+            view.pending_expunge.update(held)
             new: list[MessageRecord] = []
             for rec in changes.records:
                 old = view.records.get(rec.uid)
@@ -420,6 +447,8 @@ class _Session:
                 assert self.store is not None
                 view.recent |= _claim_recent(self.mda, self.store, view, [x.uid for x in new])
                 self.send(r.Exists(count=len(view.uids)))
+                if "IMAP4REV2" not in self.enabled:  # RFC 3501 7.3.2 (gone in RFC 9051)
+                    self.send(r.Recent(count=len(view.recent)))
         if expunge_ok and view.pending_expunge:
             self.expunged(view.pending_expunge)
             view.pending_expunge = set()
@@ -429,11 +458,57 @@ class _Session:
         view = self.view
         assert view is not None
         seqs = sorted((s for s in (view.seq(u) for u in uids) if s), reverse=True)
+        gone = []
         for s in seqs:
             uid = view.uids.pop(s - 1)
+            gone.append(uid)
             view.records.pop(uid, None)
             view.recent.discard(uid)
-            self.send(r.Expunge(seq=s))
+            if "QRESYNC" not in self.enabled:
+                self.send(r.Expunge(seq=s))
+        response = imap_qresync.vanished(gone) if "QRESYNC" in self.enabled else None
+        if response is not None:
+            self.send(response)  # RFC 7162 3.2.10: VANISHED instead of EXPUNGE
+
+    def resync(self, param: c.QResync) -> Op[None]:
+        """SELECT's QRESYNC answers (RFC 7162 3.2.5): known UIDs expunged since the
+        client's MODSEQ as ``VANISHED (EARLIER)``, then the messages changed since."""
+        view = self.view
+        assert view is not None
+        gone = yield blocking_call(
+            imap_qresync.select_resync, view.box, param, view.uidnext, view.records
+        )
+        response = imap_qresync.vanished(gone, earlier=True)
+        if response is not None:
+            self.send(response)
+        for seq, u in enumerate(view.uids, 1):
+            rec = view.records[u]
+            if rec.modseq > param.modseq:
+                self.send(self.flags_response(seq, rec, True))
+                if len(self.out) >= FLUSH_AT:
+                    yield from self.flush()
+
+    def vanished_earlier(self, changedsince: int, sequence_set: Any) -> Op[None]:
+        """``UID FETCH ... (CHANGEDSINCE n VANISHED)``: the UIDs of the set expunged
+        after ``n`` as ``VANISHED (EARLIER)``, before the FETCH data (RFC 7162 3.2.6)."""
+        view = self.view
+        assert view is not None
+        if not isinstance(sequence_set, imap.SequenceSet):  # "$" (RFC 5182)
+            if not view.saved:
+                return
+            sequence_set = imap.SequenceSet.of(*view.saved)
+        largest = max(view.uidnext - 1, view.uids[-1] if view.uids else 0)
+        gone = yield blocking_call(
+            imap_qresync.vanished_earlier,
+            view.box,
+            changedsince,
+            sequence_set,
+            largest,
+            view.records,
+        )
+        response = imap_qresync.vanished(gone, earlier=True)
+        if response is not None:
+            self.send(response)
 
     def flags_response(self, seq: int, rec: MessageRecord, uid: bool) -> r.Fetch:
         flags = set(rec.all_flags)
@@ -441,9 +516,10 @@ class _Session:
         if view is not None and rec.uid in self.recent():
             flags.add("\\Recent")
         attributes: list[r.FetchAttribute] = [r.FetchFlags(flags=tuple(sorted(flags)))]
-        if uid:
+        condstore = "CONDSTORE" in self.enabled
+        if uid or condstore:  # RFC 7162 errata 1807: UID with every MODSEQ
             attributes.append(r.Uid(value=rec.uid))
-        if "CONDSTORE" in self.enabled:
+        if condstore:
             attributes.append(r.ModSeq(value=max(rec.modseq, 1)))
         return r.Fetch(seq=seq, attributes=tuple(attributes))
 
@@ -474,6 +550,8 @@ class _Session:
                     x for x in caps if x.upper() in ENABLEABLE and x.upper() not in self.enabled
                 ]
                 self.enabled.update(x.upper() for x in done)
+                if "QRESYNC" in self.enabled:
+                    self.enabled.add("CONDSTORE")  # RFC 7162 3.2.3: QRESYNC implies it
                 self.send(r.Enabled(capabilities=tuple(done)))
                 return _tagged(tag, "OK", "ENABLE completed")
             case c.Login(username=username, password=password):
@@ -497,6 +575,8 @@ class _Session:
                 )
                 step = yield blocking_call(self.exchange.start, initial)
                 return (yield from self.auth_step(step))
+            case c.Compress(mechanism=mechanism):
+                return (yield from self.compress(tag, mechanism))
             case _:
                 pass
         try:
@@ -507,9 +587,24 @@ class _Session:
             return _tagged(tag, "NO", "No such mailbox", r.Nonexistent())
         except QuotaExceeded:
             return _tagged(tag, "NO", "Quota exceeded", r.OverQuota())
+        except imap_data.UnknownCte as exc:  # RFC 3516 4.3: BINARY of an unknown encoding
+            return _tagged(tag, "NO", str(exc), r.OtherCode(name="UNKNOWN-CTE"))
         except StoreError as exc:
             log.warning("store refused %s: %s", type(cmd).__name__, exc)
             return _tagged(tag, "NO", f"Cannot do that: {exc}", r.Cannot())
+
+    def compress(self, tag: str, mechanism: str) -> Op[r.Tagged | None]:
+        """COMPRESS DEFLATE (RFC 4978): the tagged OK is the last plain octets sent;
+        everything after it, both ways, goes through `imap_compress.compressing`."""
+        reply = imap_compress.compress_reply(tag, mechanism, self.compression)
+        if reply.status != "OK":
+            return reply
+        if self.view is not None:
+            yield from self.sync(True)
+        self.send(reply)
+        yield from self.flush()
+        self.compression.start()
+        return None
 
     def authenticated(self, cmd: c.Command) -> Op[r.Tagged | None]:
         store = self.store
@@ -520,6 +615,8 @@ class _Session:
                 if self.view is not None:
                     self.view = None
                     self.send(r.Untagged(status="OK", code=r.Closed(), text="Previous closed"))
+                if cmd.qresync is not None and "QRESYNC" not in self.enabled:
+                    return _tagged(tag, "BAD", "ENABLE QRESYNC first")  # RFC 7162 3.2.5
                 readonly = isinstance(cmd, c.Examine)
                 view: _View = yield blocking_call(_open_view, store, cmd.mailbox, readonly)
                 view.recent = _claim_recent(self.mda, store, view, view.uids)
@@ -547,6 +644,8 @@ class _Session:
                 self.send(r.Untagged(status="OK", code=r.UidValidity(value=view.uidvalidity)))
                 self.send(r.Untagged(status="OK", code=r.UidNext(value=view.uidnext)))
                 self.send(r.Untagged(status="OK", code=r.HighestModSeq(value=max(view.modseq, 1))))
+                if cmd.qresync is not None and cmd.qresync.uidvalidity == view.uidvalidity:
+                    yield from self.resync(cmd.qresync)
                 code: r.Code = r.ReadOnly() if readonly else r.ReadWrite()
                 return _tagged(tag, "OK", f"{type(cmd).__name__.upper()} completed", code)
             case c.Create(mailbox=name):
@@ -642,6 +741,11 @@ class _Session:
             uids = []
         match cmd:
             case c.Fetch(items=items, changedsince=changedsince):
+                if cmd.vanished:  # the core checked: UID FETCH with CHANGEDSINCE
+                    if "QRESYNC" not in self.enabled:
+                        return _tagged(tag, "BAD", "ENABLE QRESYNC first")  # RFC 7162 3.2.6
+                    assert changedsince is not None
+                    yield from self.vanished_earlier(changedsince, seqset)
                 if changedsince is not None:
                     self.enabled.add("CONDSTORE")  # RFC 7162 3.1: CONDSTORE enabling
                     uids = [u for u in uids if view.records[u].modseq > changedsince]
@@ -720,7 +824,9 @@ class _Session:
                 gone: list[int] = yield blocking_call(view.box.expunge, wanted)
                 self.expunged(gone)
                 view.pending_expunge.difference_update(gone)
-                return _tagged(tag, "OK", "EXPUNGE completed")
+                # its value is filled in by `complete`, after the view caught up
+                highest = r.HighestModSeq(value=1) if "CONDSTORE" in self.enabled else None
+                return _tagged(tag, "OK", "EXPUNGE completed", highest)
 
     def recent(self) -> set[int]:
         """The \\Recent UIDs shown: none once IMAP4rev2 is on (RFC 9051 removed it)."""
@@ -746,7 +852,8 @@ class _Session:
         except ValueError as exc:
             return _tagged(tag, "BAD", str(exc))
         records = [view.records[u] for u in uids if u in view.records]
-        seen = [rec.uid for rec in records if imap_data.sets_seen(rec, wanted)]
+        marks = imap_data.marks_seen(wanted)
+        seen = [rec.uid for rec in records if "\\Seen" not in rec.flags] if marks else []
         changed: set[int] = set()
         if seen and not view.readonly:
             result = yield blocking_call(view.box.set_flags, seen, ["\\Seen"], "add")
@@ -756,6 +863,19 @@ class _Session:
                     changed.add(rec.uid)
             records = [view.records[u] for u in uids if u in view.records]
         condstore = "CONDSTORE" in self.enabled
+        names = imap_data.wire_names(wanted, uid=uid, condstore=condstore)
+        if names is not None and not changed:
+            # Plain attributes only (a message list): written straight to bytes.
+            seqs = [view.seq(rec.uid) for rec in records]
+            lines = imap_data.fetch_wire_many(view.box, records, seqs, names, recent=self.recent())
+            while True:
+                data = yield blocking_call(next, lines, None)
+                if data is None:
+                    break
+                self.out += self.conn.send_fetch_lines(data)
+                if len(self.out) >= FLUSH_AT:
+                    yield from self.flush()
+            return _tagged(tag, "OK", "FETCH completed")
         iterator = iter(
             imap_data.fetch_many(
                 view.box, records, wanted, uid=uid, condstore=condstore, recent=self.recent()
@@ -764,14 +884,15 @@ class _Session:
         while True:
             batch = yield blocking_call(_take, iterator, FETCH_BATCH)
             for rec, attributes, _sets_seen in batch:
-                real = self.flags_response(1, rec, False).attributes[0]
+                real: r.FetchAttribute | None = None  # made only when FLAGS is shown
                 has_flags = False
                 for i, a in enumerate(attributes):
                     if isinstance(a, r.FetchFlags):
+                        real = real or self.flags_response(1, rec, False).attributes[0]
                         attributes[i] = real  # EXAMINE: \\Seen was not stored
                         has_flags = True
                 if rec.uid in changed and not has_flags:
-                    attributes.append(real)
+                    attributes.append(self.flags_response(1, rec, False).attributes[0])
                 self.send(r.Fetch(seq=view.seq(rec.uid), attributes=tuple(attributes)))
                 if len(self.out) >= FLUSH_AT:
                     yield from self.flush()
@@ -1067,4 +1188,5 @@ def _refusal(tag: str, outcome: AuthOutcome) -> r.Tagged:
 
 def imap_flow(mda: MDA, info: TransportInfo) -> Op[None]:
     """One IMAP connection, from the greeting to LOGOUT (or timeout, or the peer leaving)."""
-    return _Session(mda, info).run()
+    session = _Session(mda, info)
+    return imap_compress.compressing(session.run(), session.compression)

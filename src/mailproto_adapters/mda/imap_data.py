@@ -21,9 +21,11 @@ it is served as 0x80, as Dovecot does, which keeps the lengths.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence, Set
+from functools import partial
 from typing import Any
 
-from mailproto.imap import Section, StatusItem
+from mailproto import LocalProtocolError
+from mailproto.imap import FETCH_WIRE_ITEMS, FetchRow, FetchWriter, Section, StatusItem
 from mailproto.imap.commands import FetchAttr, FetchBinary, FetchBody, FetchItem
 from mailproto.imap.responses import (
     Binary,
@@ -55,11 +57,14 @@ __all__ = [
     "expand_items",
     "fetch_attributes",
     "fetch_many",
+    "fetch_wire_many",
+    "marks_seen",
     "message_infos",
     "needs_file",
     "needs_metadata",
     "sets_seen",
     "status_values",
+    "wire_names",
 ]
 
 #: RFC 3501 6.4.5 / RFC 9051 6.4.5 macros.
@@ -89,6 +94,7 @@ _METADATA_ATTRS = frozenset(("ENVELOPE", "BODY", "BODYSTRUCTURE"))
 _FILE_ATTRS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 _BODY_ATTRS = frozenset(("BODY", "BODYSTRUCTURE"))
 _BATCH = 500
+_WIRE_BATCH = 200
 
 
 class UnknownCte(Exception):
@@ -132,6 +138,12 @@ def sets_seen(record: MessageRecord, items: Sequence[FetchItem]) -> bool:
     return any(_marks_seen(item) for item in items)
 
 
+def marks_seen(items: Sequence[FetchItem]) -> bool:
+    """Whether fetching ``items`` sets \\Seen on a message not \\Seen yet (`sets_seen`
+    without the record: asked once for a FETCH of many messages)."""
+    return any(_marks_seen(item) for item in items)
+
+
 def _marks_seen(item: FetchItem) -> bool:
     if isinstance(item, (FetchBody, FetchBinary)):
         return not item.peek
@@ -165,18 +177,24 @@ def _no_nul(data: bytes) -> bytes:
 class _Octets:
     """The message's octets and parse, read at most once per fetch of one message."""
 
-    __slots__ = ("_data", "_mailbox", "_message", "_uid")
+    __slots__ = ("_data", "_mailbox", "_message", "_read", "_uid")
 
-    def __init__(self, mailbox: Mailbox, uid: int) -> None:
+    def __init__(
+        self, mailbox: Mailbox, uid: int, read: Callable[[int], bytes] | None = None
+    ) -> None:
         self._mailbox = mailbox
         self._uid = uid
+        self._read = read  # `Mailbox.reader` of a batch, or None: `open`
         self._data: bytes | None = None
         self._message: Message | None = None
 
     def data(self) -> bytes:
         if self._data is None:
-            with self._mailbox.open(self._uid) as fp:
-                self._data = fp.read()
+            if self._read is not None:
+                self._data = self._read(self._uid)
+            else:
+                with self._mailbox.open(self._uid) as fp:
+                    self._data = fp.read()
         return self._data
 
     def message(self) -> Message:
@@ -213,9 +231,10 @@ def _attributes(
     recent: bool,
     metadata: MessageMetadata | None,
     envelope: Envelope | None = None,
+    read: Callable[[int], bytes] | None = None,
 ) -> tuple[list[FetchAttribute], bool]:
     seen = sets_seen(record, items)
-    octets = _Octets(mailbox, record.uid)
+    octets = _Octets(mailbox, record.uid, read)
     md = metadata
     out: list[FetchAttribute] = []
     done: set[FetchItem] = set()
@@ -323,6 +342,7 @@ def fetch_many(
     `UnsupportedItem` propagate as for `fetch_attributes`.
     """
     want_md = needs_metadata(items)
+    want_file = needs_file(items) and isinstance(mailbox, Mailbox)
     # ENVELOPE alone (the message list): the store decodes only the envelopes.
     envelope_only = (
         want_md
@@ -337,6 +357,8 @@ def fetch_many(
             envs = mailbox.envelopes_many(r.uid for r in chunk)
         elif want_md:
             mds = mailbox.metadata_many(r.uid for r in chunk)
+        # The files of the batch looked up at once (Maildir: one query, not one each).
+        read = mailbox.reader([r.uid for r in chunk]) if want_file else None
         for record in chunk:
             md = mds.get(record.uid)
             env = envs.get(record.uid)
@@ -352,22 +374,109 @@ def fetch_many(
                     recent=record.uid in recent,
                     metadata=md,
                     envelope=env,
+                    read=read,
                 )
             except KeyError:
                 continue
             yield record, attributes, seen
 
 
-def _loader(mailbox: Mailbox, uid: int) -> Callable[[], Message]:
-    def load() -> Message:
-        try:
-            with mailbox.open(uid) as fp:
-                data = fp.read()
-        except KeyError:
-            data = b""  # expunged meanwhile: an empty message matches no text key
-        return parse_message(data)
+def wire_names(
+    items: Sequence[FetchItem], *, uid: bool, condstore: bool = False
+) -> tuple[str, ...] | None:
+    """The item names `fetch_wire_many` writes for this FETCH, or None when an item
+    needs `fetch_many` (BODY, BODYSTRUCTURE, sections...).
 
-    return load
+    The order is `fetch_attributes`'s: UID first for UID FETCH unless asked, the items
+    as asked (a repeat once), MODSEQ last with ``condstore`` unless asked.
+    """
+    names: list[str] = []
+    if uid and FetchAttr(name="UID") not in items:
+        names.append("UID")
+    for item in items:
+        if type(item) is not FetchAttr or item.name not in FETCH_WIRE_ITEMS:
+            return None
+        names.append(item.name)
+    if condstore:
+        names.append("MODSEQ")
+    return tuple(dict.fromkeys(names)) or None
+
+
+def fetch_wire_many(
+    mailbox: Mailbox,
+    records: Sequence[MessageRecord],
+    seqs: Sequence[int],
+    names: Sequence[str],
+    *,
+    recent: Set[int] = frozenset(),
+    batch: int = _WIRE_BATCH,
+) -> Iterator[bytes]:
+    """The FETCH responses of the message list, written straight to bytes.
+
+    For items that `wire_names` accepted (none of them sets \\Seen): yields the
+    responses of ``batch`` messages at a time, joined, for the records with sequence
+    numbers ``seqs``. FLAGS is shown as the session shows flag changes: every flag and
+    keyword sorted, \\Recent for the UIDs in ``recent``. Envelopes come from
+    `Mailbox.envelope_wires_many` (cached wire forms); one whose cached form does not
+    check is taken from the metadata instead. A message that disappeared is skipped.
+    The lines are written by `mailproto.imap.FetchWriter`, which checks every value.
+    """
+    writer = FetchWriter(names)
+    want_env = "ENVELOPE" in names
+    want_date = "INTERNALDATE" in names
+    flag_lists: dict[tuple[frozenset[str], frozenset[str], bool], tuple[str, ...]] = {}
+    for start in range(0, len(records), batch):
+        chunk = records[start : start + batch]
+        envs: dict[int, bytes | Envelope] = {}
+        if want_env:
+            envs = mailbox.envelope_wires_many(r.uid for r in chunk)
+        rows: list[FetchRow] = []
+        for record, seq in zip(chunk, seqs[start : start + batch], strict=True):
+            uid = record.uid
+            env = envs.get(uid)
+            if env is None and want_env:
+                continue  # gone
+            key = (record.flags, record.keywords, uid in recent)
+            flags = flag_lists.get(key)
+            if flags is None:
+                shown = set(record.flags | record.keywords)
+                if key[2]:
+                    shown.add("\\Recent")
+                flags = flag_lists[key] = tuple(sorted(shown))
+            date = record.internal_date.replace(microsecond=0) if want_date else None
+            rows.append((seq, flags, uid, date, record.size, env, max(record.modseq, 1)))
+        try:
+            data = writer.lines(rows)
+        except LocalProtocolError:
+            data = b"".join(_checked_lines(mailbox, writer, rows))
+        if data:
+            yield data
+
+
+def _checked_lines(mailbox: Mailbox, writer: FetchWriter, rows: list[FetchRow]) -> Iterator[bytes]:
+    """Line by line: a cached envelope that does not check is taken from the metadata."""
+    for row in rows:
+        try:
+            yield writer.line(row)
+        except LocalProtocolError:
+            if type(row[5]) is not bytes:
+                raise
+            try:
+                env = mailbox.metadata(row[2]).envelope
+            except KeyError:
+                continue  # gone
+            yield writer.line((*row[:5], env, row[6]))
+
+
+def _read(read_uid: Callable[[int], bytes], uid: int) -> bytes:
+    try:
+        return read_uid(uid)
+    except KeyError:
+        return b""  # expunged meanwhile: an empty message matches no text key
+
+
+def _load(read: Callable[[], bytes]) -> Message:
+    return parse_message(read())
 
 
 def message_infos(
@@ -380,23 +489,32 @@ def message_infos(
 
     Sequence numbers are 1..n in record order (pass the session's view, in UID order);
     ``recent`` holds the UIDs \\Recent in this session. ``load`` opens and parses the
-    file only when a key needs the header or the text (an expunged file reads as an
-    empty message).
+    file only when a key needs the header or the text, ``read`` just reads it (an
+    expunged file reads as an empty message).
     """
     out: list[MessageInfo] = []
+    # A store's own reader (Maildir: the file names in one query); a wrapper that is
+    # no `Mailbox` is read through its `open`.
+    uids = [r.uid for r in records]
+    if isinstance(mailbox, Mailbox):
+        read_uid = mailbox.reader(uids)
+    else:
+        read_uid = Mailbox.reader(mailbox, uids)
     for seq, record in enumerate(records, 1):
         flags = record.all_flags
         if record.uid in recent:
             flags = flags | {"\\Recent"}
+        read = partial(_read, read_uid, record.uid)  # partial: no call per message here
         out.append(
             MessageInfo(
                 seq=seq,
                 uid=record.uid,
                 internal_date=record.internal_date,
                 size=record.size,
-                load=_loader(mailbox, record.uid),
+                load=partial(_load, read),
                 flags=flags,
                 modseq=record.modseq,
+                read=read,
             )
         )
     return out

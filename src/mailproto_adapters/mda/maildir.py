@@ -55,6 +55,7 @@ from typing import Any, BinaryIO
 
 import attrs
 
+from mailproto.imap import encode_envelope
 from mailproto.imap import responses as _r
 from mailproto.message import body_structure, envelope, parse_message
 
@@ -69,6 +70,7 @@ from .names import (
     user_dirname,
 )
 from .store import (
+    DELIVERY_ID,
     SPECIAL_USE,
     SYSTEM_FLAGS,
     Changes,
@@ -127,6 +129,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_modseq ON messages (modseq);
 CREATE TABLE IF NOT EXISTS expunged (uid INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cache (uid INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS envwire (uid INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
@@ -156,8 +159,12 @@ _counter_lock = threading.Lock()
 _counter = 0
 
 
-def _unique_base() -> str:
-    """A Maildir base name: seconds.M<usec>P<pid>Q<n>R<random>.<host>."""
+def _unique_base(delivery_id: str | None = None) -> str:
+    """A Maildir base name: seconds.M<usec>P<pid>Q<n>R<random>[D<delivery id>].<host>.
+
+    The delivery id (LMTP ``XDELIVERYID``) lets a redelivery after a crash find the copy
+    already stored: the name is written by the same rename that stores the message.
+    """
     global _counter
     with _counter_lock:
         _counter += 1
@@ -165,7 +172,8 @@ def _unique_base() -> str:
     now = time.time()
     sec = int(now)
     usec = int((now - sec) * 1_000_000)
-    return f"{sec}.M{usec}P{os.getpid()}Q{n}R{secrets.token_hex(4)}.{_host()}"
+    tag = f"D{delivery_id}" if delivery_id else ""
+    return f"{sec}.M{usec}P{os.getpid()}Q{n}R{secrets.token_hex(4)}{tag}.{_host()}"
 
 
 def _fsync_dir(path: str) -> None:
@@ -177,14 +185,14 @@ def _fsync_dir(path: str) -> None:
 
 
 def _write_tmp(
-    folder: str, message: bytes | BinaryIO, mtime: float | None
+    folder: str, message: bytes | BinaryIO, mtime: float | None, delivery_id: str | None = None
 ) -> tuple[str, str, int, int]:
     """Write the message into tmp/ and fsync it: (tmp path, final base, size, vsize).
 
     The base carries ``,S=<size>,W=<vsize>`` as Dovecot writes it (vsize counts each
     bare LF as CRLF), so that other readers need not stat or read the file.
     """
-    base = _unique_base()
+    base = _unique_base(delivery_id)
     tmp = os.path.join(folder, "tmp", base)
     size = lf = crlf = 0
     last = b""
@@ -742,6 +750,7 @@ class _Folder:
                 modseq = modseq or self.next_modseq()
                 conn.execute("DELETE FROM messages WHERE uid=?", (uid,))
                 conn.execute("DELETE FROM cache WHERE uid=?", (uid,))
+                conn.execute("DELETE FROM envwire WHERE uid=?", (uid,))
                 conn.execute("INSERT OR REPLACE INTO expunged VALUES (?, ?)", (uid, modseq))
             elif found != fname:
                 letters = _split_name(found.partition("/")[2])[1]
@@ -1035,6 +1044,74 @@ class MaildirMailbox(_Mailbox):
                 out[uid] = md.envelope
         return {uid: out[uid] for uid in wanted if uid in out}
 
+    def reader(self, uids: Sequence[int]) -> Callable[[int], bytes]:
+        """Reads by the file names of one query per 500 UIDs, made at the first read (a
+        search of flags reads nothing); a file renamed since (another program changed
+        its flags) is found again through `open`."""
+        f = self._folder
+        names: dict[int, str] = {}
+        wanted: list[int] | None = list(uids)
+
+        def look_up(wanted: list[int]) -> None:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                with f.tlock:
+                    rows = f.conn.execute(
+                        f"SELECT uid, fname FROM messages WHERE uid IN ({marks})", chunk
+                    ).fetchall()
+                names.update(rows)
+
+        def read(uid: int) -> bytes:
+            nonlocal wanted
+            if wanted is not None:
+                look_up(wanted)
+                wanted = None
+            fname = names.get(uid)
+            if fname is not None:
+                with (
+                    contextlib.suppress(FileNotFoundError),
+                    open(os.path.join(f.path, fname), "rb") as fp,
+                ):
+                    return fp.read()
+            with self.open(uid) as fp:
+                return fp.read()
+
+        return read
+
+    def envelope_wires_many(self, uids: Iterable[int]) -> dict[int, bytes | _r.Envelope]:
+        """Each envelope's wire form (`mailproto.imap.encode_envelope`), one query per
+        500 UIDs.
+
+        The forms are cached beside the metadata (table ``envwire``) and computed from
+        `envelopes_many` on a miss. They are not checked here: `FetchWriter` checks
+        them as it writes (and the caller falls back to `metadata`).
+        """
+        f = self._folder
+        wanted = list(dict.fromkeys(uids))
+        out: dict[int, bytes | _r.Envelope] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            with f.tlock:
+                rows = f.conn.execute(
+                    f"SELECT uid, data FROM envwire WHERE uid IN ({marks})", chunk
+                ).fetchall()
+            for uid, data in rows:
+                if type(data) is bytes and data:
+                    out[uid] = data
+        missing = [uid for uid in wanted if uid not in out]
+        if missing:
+            fresh = [
+                (uid, encode_envelope(env)) for uid, env in self.envelopes_many(missing).items()
+            ]
+            out.update(fresh)
+            with f.tlock, contextlib.suppress(sqlite3.Error), f.tx() as conn:
+                for uid, wire in fresh:
+                    if conn.execute("SELECT 1 FROM messages WHERE uid=?", (uid,)).fetchone():
+                        conn.execute("INSERT OR REPLACE INTO envwire VALUES (?, ?)", (uid, wire))
+        return {uid: out[uid] for uid in wanted if uid in out}
+
     def set_flags(
         self,
         uids: Iterable[int],
@@ -1139,6 +1216,7 @@ class MaildirMailbox(_Mailbox):
                     modseq = modseq or f.next_modseq()
                     conn.execute("DELETE FROM messages WHERE uid=?", (row.uid,))
                     conn.execute("DELETE FROM cache WHERE uid=?", (row.uid,))
+                    conn.execute("DELETE FROM envwire WHERE uid=?", (row.uid,))
                     conn.execute("INSERT OR REPLACE INTO expunged VALUES (?, ?)", (row.uid, modseq))
                     gone.append(row.uid)
         return gone
@@ -1148,7 +1226,11 @@ class MaildirMailbox(_Mailbox):
         message: bytes | BinaryIO,
         flags: Iterable[str] = (),
         internal_date: datetime.datetime | None = None,
+        *,
+        delivery_id: str | None = None,
     ) -> int:
+        if delivery_id is not None and not DELIVERY_ID.fullmatch(delivery_id):
+            raise ValueError(f"invalid delivery id {delivery_id!r}")
         system, kws = _check_flags(flags)
         if isinstance(message, bytes):
             self._user.check_quota(len(message))
@@ -1157,7 +1239,7 @@ class MaildirMailbox(_Mailbox):
         if internal_date is not None and internal_date.tzinfo is None:
             internal_date = internal_date.replace(tzinfo=datetime.UTC)
         mtime = internal_date.timestamp() if internal_date is not None else None
-        tmp, base, size, _vsize = _write_tmp(self._folder.path, message, mtime)
+        tmp, base, size, _vsize = _write_tmp(self._folder.path, message, mtime, delivery_id)
         try:
             if not isinstance(message, bytes):
                 self._user.check_quota(size)
@@ -1206,6 +1288,17 @@ class MaildirMailbox(_Mailbox):
             if plan is not None:
                 f.listing = plan[0]
         return uid
+
+    def delivered(self, delivery_id: str) -> int | None:
+        if not DELIVERY_ID.fullmatch(delivery_id):
+            raise ValueError(f"invalid delivery id {delivery_id!r}")
+        f = self._folder
+        with f.locked():
+            f.scan()
+            row = f.conn.execute(
+                "SELECT uid FROM messages WHERE instr(base, ?) > 0", (f"D{delivery_id}.",)
+            ).fetchone()
+        return None if row is None else int(row[0])
 
     def copy(self, uids: Iterable[int], target: _Mailbox) -> tuple[list[int], list[int]]:
         wanted = set(uids)

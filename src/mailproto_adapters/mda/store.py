@@ -26,6 +26,7 @@ import abc
 import builtins
 import contextlib
 import datetime
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
@@ -36,6 +37,7 @@ from mailproto.imap.responses import BodyType, Envelope
 from .names import InvalidMailboxName
 
 __all__ = [
+    "DELIVERY_ID",
     "SPECIAL_USE",
     "SYSTEM_FLAGS",
     "Changes",
@@ -54,6 +56,9 @@ __all__ = [
     "StoreError",
     "UserStore",
 ]
+
+# What names a delivered copy (LMTP XDELIVERYID): letters, digits, "_" and "-".
+DELIVERY_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 SYSTEM_FLAGS = frozenset(("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"))
 
@@ -219,6 +224,22 @@ class Mailbox(abc.ABC):
         """Only the envelopes (FETCH 1:* ENVELOPE); a store may decode them alone."""
         return {uid: md.envelope for uid, md in self.metadata_many(uids).items()}
 
+    def reader(self, uids: Sequence[int]) -> Callable[[int], bytes]:
+        """A function reading a message's octets (`KeyError` when it is gone), for the
+        messages ``uids`` read one after the other (SEARCH TEXT); a store may look
+        them all up at once."""
+
+        def read(uid: int) -> bytes:
+            with self.open(uid) as fp:
+                return fp.read()
+
+        return read
+
+    def envelope_wires_many(self, uids: Iterable[int]) -> dict[int, bytes | Envelope]:
+        """The envelopes for `mailproto.imap.FetchWriter`: each as the wire form
+        `mailproto.imap.encode_envelope` gave (a store may cache it) or as an `Envelope`."""
+        return dict(self.envelopes_many(uids))
+
     @abc.abstractmethod
     def set_flags(
         self,
@@ -239,8 +260,15 @@ class Mailbox(abc.ABC):
         message: bytes | BinaryIO,
         flags: Iterable[str] = (),
         internal_date: datetime.datetime | None = None,
+        *,
+        delivery_id: str | None = None,
     ) -> int:
-        """Store a message (quota checked first); its UID."""
+        """Store a message (quota checked first); its UID. ``delivery_id`` (`DELIVERY_ID`
+        syntax) is stored with it, atomically, for `delivered` to find."""
+
+    @abc.abstractmethod
+    def delivered(self, delivery_id: str) -> int | None:
+        """The UID of the message stored with ``delivery_id``, if it is still here."""
 
     @abc.abstractmethod
     def copy(self, uids: Iterable[int], target: Mailbox) -> tuple[list[int], list[int]]:
@@ -309,18 +337,36 @@ class UserStore(abc.ABC):
     def quota_usage(self) -> QuotaUsage:
         """Storage used by all mailboxes, and the limit."""
 
+    def quota_limit(self) -> int | None:
+        """The storage limit alone: cheaper than `quota_usage` where a store can say."""
+        return self.quota_usage().limit
+
     def deliver(
         self,
         message: bytes | BinaryIO,
         mailbox: str = "INBOX",
         flags: Iterable[str] = (),
         internal_date: datetime.datetime | None = None,
+        *,
+        delivery_id: str | None = None,
+        redelivery: bool = False,
     ) -> int:
         """Deliver (LMTP): durably stored when it returns; the new UID.
 
+        ``delivery_id`` names this copy (the MTA's queue id and recipient); with
+        ``redelivery`` (the MTA is not sure an earlier attempt failed: it restarted
+        meanwhile) a copy already stored under that id is not stored again: its UID is
+        returned. So a crash between our fsync and the MTA's own record of the
+        delivery never makes a duplicate.
+
         Raises `QuotaExceeded` before writing anything when the quota would be passed.
         """
-        return self.mailbox(mailbox).append(message, flags, internal_date)
+        box = self.mailbox(mailbox)
+        if redelivery and delivery_id is not None:
+            uid = box.delivered(delivery_id)
+            if uid is not None:
+                return uid
+        return box.append(message, flags, internal_date, delivery_id=delivery_id)
 
 
 class MailStore(abc.ABC):
