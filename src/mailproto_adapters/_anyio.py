@@ -93,10 +93,14 @@ class AnyIOTransport:
 
 def _tls_info(stream: anyio.abc.ByteStream) -> TLSInfo:
     cipher = stream.extra(TLSAttribute.cipher, None)
+    try:
+        certificate = stream.extra(TLSAttribute.peer_certificate, None) or None
+    except ValueError:  # the handshake failed or never finished
+        certificate = None
     return TLSInfo(
         version=stream.extra(TLSAttribute.tls_version, None),
         cipher=cipher[0] if cipher else None,
-        peer_certificate=stream.extra(TLSAttribute.peer_certificate, None) or None,
+        peer_certificate=certificate,
     )
 
 

@@ -13,6 +13,11 @@ module decides the answers:
   reply, in RCPT order, only once its copy is on disk (the store fsyncs before
   returning), each copy starting with ``Return-Path: <sender>`` and
   ``Delivered-To: <recipient>``.
+- Exactly once, with our MTA: LHLO offers ``XDELIVERYID``, an extension of ours. A
+  ``RCPT TO:<a> XDELIVERYID=<id>`` names that recipient's copy (stored in its Maildir
+  name by the same rename that stores it); with ``XREDELIVERY`` too, a copy already
+  stored under that id is not stored again (250, the first copy's UID logged). So a
+  crash between our fsync and the MTA's record of our 250 never duplicates a message.
 - A session idle for ``MDA.lmtp_idle_timeout`` seconds (5 min) gets ``421 4.4.2``.
 """
 
@@ -30,7 +35,7 @@ from mailproto import NEED_DATA, RemoteProtocolError, smtp
 from .._effects import Op, Receive, Send, TransportInfo
 from .._transport import TransportTimeout
 from .service import blocking_call
-from .store import QuotaExceeded
+from .store import DELIVERY_ID, QuotaExceeded
 
 if TYPE_CHECKING:
     from .service import MDA
@@ -72,6 +77,8 @@ class _Prefixed(io.RawIOBase):
 class _Recipient:
     address: str  # as the client gave it
     user: str  # canonical user name
+    delivery_id: str | None = None  # XDELIVERYID: names this copy in the store
+    redelivery: bool = False  # XREDELIVERY: the copy may be stored already
 
 
 def resolve_recipient(mda: MDA, address: str) -> str | None:
@@ -90,7 +97,10 @@ def check_recipient(mda: MDA, address: str, size: int | None) -> tuple[str | Non
     user = resolve_recipient(mda, address)
     if user is None:
         return None, _reply(550, "5.1.1", "No such user here")
-    usage = mda.user_store(user).quota_usage()
+    store = mda.user_store(user)
+    if store.quota_limit() is None:  # no quota: no need to add up the mailboxes
+        return user, _reply(250, "2.1.5", "Recipient ok")
+    usage = store.quota_usage()
     if usage.limit is not None:
         if size is not None and size > usage.limit:
             return None, _reply(552, "5.2.2", "Message larger than the mailbox quota")
@@ -109,7 +119,9 @@ def deliver(mda: MDA, sender: str, rcpt: _Recipient, body: IO[bytes], size: int)
     try:
         store = mda.user_store(rcpt.user)
         stream = io.BufferedReader(_Prefixed(prefix, body), 65536)
-        uid = store.deliver(cast(BinaryIO, stream))
+        uid = store.deliver(
+            cast(BinaryIO, stream), delivery_id=rcpt.delivery_id, redelivery=rcpt.redelivery
+        )
     except QuotaExceeded as exc:
         if exc.limit < size + len(prefix):
             return _reply(552, "5.2.2", "Message larger than the mailbox quota")
@@ -123,7 +135,10 @@ def deliver(mda: MDA, sender: str, rcpt: _Recipient, body: IO[bytes], size: int)
 
 def lmtp_flow(mda: MDA, info: TransportInfo) -> Op[None]:
     """One LMTP connection, from the greeting to QUIT (or timeout, or the peer leaving)."""
-    config = smtp.ServerConfig(max_message_size=mda.max_message_size)
+    config = smtp.ServerConfig(
+        max_message_size=mda.max_message_size,
+        extra_rcpt_parameters=frozenset({"XDELIVERYID", "XREDELIVERY"}),
+    )
     conn = smtp.ServerConnection(config, lmtp=True)
     out = bytearray(conn.send(_reply(220, None, f"{mda.hostname} LMTP ready")))
     sender = ""
@@ -171,16 +186,24 @@ def lmtp_flow(mda: MDA, info: TransportInfo) -> Op[None]:
                         "8BITMIME",
                         f"SIZE {mda.max_message_size}",
                         "CHUNKING",
+                        "SMTPUTF8",
+                        "XDELIVERYID",
                     ]
                     out += conn.send(smtp.Reply(code=250, lines=tuple(lines)))
                 case smtp.MailFrom(sender=address, size=declared):
                     reset()
                     sender, size = address, declared
                     out += conn.send(_reply(250, "2.1.0", "Sender ok"))
-                case smtp.RcptTo(recipient=address):
+                case smtp.RcptTo(recipient=address, extra=extra):
+                    params = dict(extra)
+                    delivery_id = params.get("XDELIVERYID")
+                    if delivery_id is not None and not DELIVERY_ID.fullmatch(delivery_id):
+                        out += conn.send(_reply(501, "5.5.4", "Invalid XDELIVERYID"))
+                        continue
                     user, reply = yield blocking_call(check_recipient, mda, address, size)
                     if user is not None:
-                        recipients.append(_Recipient(address, user))
+                        redelivery = "XREDELIVERY" in params
+                        recipients.append(_Recipient(address, user, delivery_id, redelivery))
                     out += conn.send(reply)
                 case smtp.Data():
                     spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115

@@ -1,0 +1,469 @@
+"""Our whole mail system (MTA + MDA) against Postfix, aiosmtpd and smtp-sink, under smtp-source.
+
+Run with ``python benchmarks/mta.py [--messages 3000] [--size 4096] [--sessions 1,20]``;
+needs root, Postfix (``postfix``, ``smtp-source``, ``smtp-sink``) and aiosmtpd in the
+venv. Everything listens on 127.0.0.1 and ephemeral ports, lives in one temporary
+directory and is stopped and removed at the end, also on Ctrl-C, SIGTERM or an error.
+
+Postfix's ``smtp-source`` sends ``--messages`` messages of ``--size`` octets of payload,
+one connection per message (no ``-d``), to ``user@localhost``, with 1 and 20 concurrent
+sessions (``--sessions``), into each target in turn, each one fresh:
+
+- ours: `MailSystem` (listeners smtp + lmtp) in a child process (this script with
+  ``--serve-ours``): inbound SMTP -> durable queue -> delivery runner -> LMTP -> our MDA's
+  Maildir (``DATA/mail/user``);
+- Postfix: a private instance (``mta_postfix.py``): smtpd -> queue -> virtual Maildir;
+- aiosmtpd: a handler writing each message to a Maildir, fsync of the file and of
+  new/ before the 250 (in a worker thread, so concurrent sessions overlap their fsyncs),
+  in a child process (``--serve-aiosmtpd``);
+- smtp-sink (``-u nobody``): accepts and discards, the ceiling of the load generator;
+- ours-queue (only when named in ``--targets``): ours with the delivery runner never told
+  of new entries, to tell the cost of SMTP + queue from that of delivery.
+
+Per row: messages per second accepted (smtp-source wall time) and seconds from the start
+until the last message is in the Maildir (files in new/ and cur/ polled every 10 ms once
+smtp-source is done). Ratios are ours/peer for msgs/s and peer/ours for the seconds, so
+higher is better for both. Targets (issue 8): with 20 sessions, ours >= 1.0x Postfix and
+>= 2x aiosmtpd in msgs/s accepted.
+
+``--profile FILE`` runs only our target (at every ``--sessions`` count, the last run's
+profile kept) with cProfile on every thread of the child and prints the 25 functions
+with the most cumulative and the most internal time; ``--profile-clock cpu`` measures each
+thread's CPU time instead of wall time (waits, fsync included, then disappear).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import itertools
+import os
+import platform
+import pstats
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import mta_postfix
+import report
+
+USER, DOMAIN, SENDER = "user", "localhost", "sender@example.com"
+TARGETS = ("ours", "postfix", "aiosmtpd", "smtp-sink")
+EXTRA_TARGETS = ("ours-queue",)  # diagnostics, only when named in --targets
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+SMTP_SINK = "/usr/sbin/smtp-sink"
+
+
+# --- our side, in a child process --------------------------------------------------------
+
+
+def profile_threads(clock: str) -> Callable[[], pstats.Stats | None]:
+    """Profile every thread started from now on (cProfile sees one thread only); the
+    returned function merges their profiles."""
+    import cProfile
+
+    profiles: list[cProfile.Profile] = []
+    original = threading.Thread.run
+
+    def run(self: threading.Thread) -> None:
+        profile = cProfile.Profile(time.thread_time) if clock == "cpu" else cProfile.Profile()
+        profiles.append(profile)
+        profile.enable()
+        try:
+            original(self)
+        finally:
+            profile.disable()
+
+    threading.Thread.run = run  # type: ignore[method-assign]
+
+    def merged() -> pstats.Stats | None:
+        stats: pstats.Stats | None = None
+        for profile in profiles:
+            profile.snapshot_stats()
+            if not getattr(profile, "stats", None):
+                continue
+            if stats is None:
+                stats = pstats.Stats(profile)
+            else:
+                stats.add(profile)
+        return stats
+
+    return merged
+
+
+def serve_ours(data_dir: str, profile: str | None, clock: str, deliver: bool = True) -> None:
+    """The child: our MailSystem; "SMTP_PORT" on stdout; stops at stdin EOF. Without
+    ``deliver`` the runner is never told of new entries: SMTP and the queue alone."""
+    from mailproto_adapters.mda.users import ScryptParams, UserDB
+    from mailproto_adapters.mta.runner import DeliveryRunner
+    from mailproto_adapters.system import ListenerConfig, MailSystem, SystemConfig
+
+    data = Path(data_dir)
+    UserDB(data / "users.toml", scrypt=ScryptParams(n=2**4)).add(USER, "not used here")
+    merged = profile_threads(clock) if profile else None
+    if not deliver:
+        DeliveryRunner.submit = lambda self, entry: None  # type: ignore[method-assign]
+    config = SystemConfig(
+        data_dir=data,
+        hostname="ours.bench.test",
+        local_domains=(DOMAIN,),
+        listeners=(
+            ListenerConfig(service="lmtp"),
+            ListenerConfig(service="smtp", max_connections=1024, max_per_ip=1024),
+        ),
+    )
+    with MailSystem(config) as system:
+        print(system.ports["smtp"], flush=True)
+        sys.stdin.read()
+    if merged is not None and profile is not None:
+        stats = merged()
+        if stats is not None:
+            stats.dump_stats(profile)
+
+
+# --- aiosmtpd, in a child process --------------------------------------------------------
+
+
+def maildir_store(maildir: Path, data: bytes, seq: int) -> None:
+    """Deliver as a Maildir MDA does: tmp/, fsync, rename into new/, fsync new/."""
+    name = f"{time.time_ns()}.P{os.getpid()}Q{seq}.bench"
+    tmp = maildir / "tmp" / name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, maildir / "new" / name)
+    dfd = os.open(maildir / "new", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def serve_aiosmtpd(maildir_path: str) -> None:
+    """The child: aiosmtpd on an ephemeral port; the port on stdout; stops at stdin EOF."""
+    from aiosmtpd.smtp import SMTP
+
+    maildir = Path(maildir_path)
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    sequence = itertools.count(1)
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            data, seq = envelope.original_content, next(sequence)
+            await asyncio.to_thread(maildir_store, maildir, data, seq)
+            return "250 2.0.0 OK"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(Handler(), hostname="aiosmtpd.bench.test"), "127.0.0.1", 0
+        )
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+
+
+# --- the parent: targets, load, measurements ---------------------------------------------
+
+
+class Child:
+    """A child process printing its port on its first line and stopping at stdin EOF."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches the parent only; it stops us cleanly
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.strip():
+            self.stop()
+            raise RuntimeError(f"child {args[0]} did not start")
+        self.port = int(line)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def sink() -> Iterator[int]:
+    port = mta_postfix.free_port()
+    args = [SMTP_SINK, *(["-u", "nobody"] if os.geteuid() == 0 else []), f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        [*args, "256"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        mta_postfix.wait_for_port(port)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def target(
+    name: str, run_dir: Path, *, profile: str | None = None, clock: str = "wall"
+) -> Iterator[tuple[int, list[Path]]]:
+    """Start a fresh ``name`` in ``run_dir``: (SMTP port, the directories to count)."""
+    run_dir.mkdir(parents=True)
+    if name in ("ours", "ours-queue"):
+        args = ["--serve-ours", str(run_dir)]
+        if name == "ours-queue":
+            args.append("--no-delivery")
+        if profile:
+            args += ["--child-profile", profile, "--profile-clock", clock]
+        child = Child(args)
+        maildir = run_dir / "mail" / USER
+        try:
+            yield child.port, [maildir / "new", maildir / "cur"] if name == "ours" else []
+        finally:
+            child.stop()
+    elif name == "postfix":
+        with mta_postfix.PrivatePostfix(run_dir / "postfix", user=USER, domain=DOMAIN) as pf:
+            yield pf.port, [pf.maildir / "new", pf.maildir / "cur"]
+    elif name == "aiosmtpd":
+        child = Child(["--serve-aiosmtpd", str(run_dir / "Maildir")])
+        try:
+            yield child.port, [run_dir / "Maildir" / "new"]
+        finally:
+            child.stop()
+    else:
+        with sink() as port:
+            yield port, []
+
+
+def count(dirs: list[Path]) -> int:
+    total = 0
+    for d in dirs:
+        with contextlib.suppress(FileNotFoundError), os.scandir(d) as it:
+            total += sum(1 for _ in it)
+    return total
+
+
+def run_load(
+    port: int, dirs: list[Path], messages: int, size: int, sessions: int
+) -> tuple[float, float | None]:
+    """smtp-source into ``port``: (msgs/s accepted, seconds until all are in ``dirs``)."""
+    command = [SMTP_SOURCE, "-4", "-M", "bench.test", "-m", str(messages), "-s", str(sessions),
+               "-l", str(size), "-f", SENDER, "-t", f"{USER}@{DOMAIN}",
+               f"127.0.0.1:{port}"]  # fmt: skip
+    start = time.perf_counter()
+    result = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    accepted = time.perf_counter() - start
+    if result.returncode != 0 or result.stdout.strip():
+        raise RuntimeError(f"smtp-source: exit {result.returncode}: {result.stdout[-2000:]}")
+    if not dirs:
+        return messages / accepted, None
+    deadline = time.monotonic() + 600
+    while (n := count(dirs)) < messages:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {n} of {messages} messages delivered after 600 s")
+        time.sleep(0.01)
+    delivered = time.perf_counter() - start
+    if n != messages:
+        raise RuntimeError(f"{n} messages delivered, {messages} sent")
+    return messages / accepted, delivered
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> str:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (f"CPUs: {os.cpu_count()} ({model}); Python {platform.python_version()}; "
+            f"{platform.system()} {platform.release()}; load average {load_average()}")  # fmt: skip
+
+
+def ratio(mine: float | None, theirs: float | None, invert: bool = False) -> str:
+    if mine is None or theirs is None or mine == 0 or theirs == 0:
+        return "n/a"
+    return f"{(theirs / mine if invert else mine / theirs):.2f}"
+
+
+def print_table(sessions: int, rows: dict[str, tuple[float, float | None]]) -> None:
+    print(f"\n{sessions} session(s):")
+    print(f"  {'target':<10} {'msgs/s accepted':>16} {'s to last in Maildir':>21}")
+    for name, (rate, seconds) in rows.items():
+        shown = "n/a" if seconds is None else f"{seconds:.2f}"
+        print(f"  {name:<10} {rate:16.0f} {shown:>21}")
+    if "ours" in rows:
+        rate, seconds = rows["ours"]
+        for peer in ("postfix", "aiosmtpd"):
+            if peer in rows:
+                prate, pseconds = rows[peer]
+                print(f"  ours/{peer}: msgs/s {ratio(rate, prate)}x, "
+                      f"Maildir time {ratio(seconds, pseconds, invert=True)}x "
+                      f"(higher is better)")  # fmt: skip
+
+
+def print_profile(path: str) -> None:
+    """Top 25 by cumulative and by internal time; paths shortened to the package or the
+    standard library module (``mda/maildir.py``, ``threading.py``)."""
+    out = io.StringIO()
+    stats = pstats.Stats(path, stream=out)
+    for key in ("cumulative", "tottime"):
+        print(f"\n--- our child, top 25 by {key} (all threads merged) ---", file=out)
+        stats.sort_stats(key).print_stats(25)
+    text = out.getvalue()
+    src = str(Path(__file__).resolve().parent.parent / "src") + os.sep
+    stdlib = os.path.dirname(os.__file__) + os.sep
+    print(
+        text.replace(src + "mailproto_adapters" + os.sep, "").replace(src, "").replace(stdlib, "")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--sessions", default="1,20", help="comma-separated session counts")
+    parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help="a subset of the default, or ours-queue (SMTP + queue, delivery never started)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="profile our child into FILE (pstats)")
+    parser.add_argument("--profile-clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--serve-ours", metavar="DATA_DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-aiosmtpd", metavar="MAILDIR", help=argparse.SUPPRESS)
+    parser.add_argument("--no-delivery", action="store_true", help=argparse.SUPPRESS)
+    report.add_json_option(parser)
+    args = parser.parse_args(argv)
+    if args.serve_ours:
+        serve_ours(args.serve_ours, args.child_profile, args.profile_clock, not args.no_delivery)
+        return 0
+    if args.serve_aiosmtpd:
+        serve_aiosmtpd(args.serve_aiosmtpd)
+        return 0
+    targets = ["ours"] if args.profile else [t for t in args.targets.split(",") if t]
+    if unknown := set(targets) - set(TARGETS) - set(EXTRA_TARGETS):
+        parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    sessions = [int(s) for s in args.sessions.split(",")]
+    if os.geteuid() != 0 and "postfix" in targets:
+        raise SystemExit("a private Postfix needs root")
+    for tool in (SMTP_SOURCE, SMTP_SINK):
+        if not os.path.exists(tool):
+            raise SystemExit(f"{tool} not found (Debian package postfix)")
+    # SIGTERM runs the finally blocks too (stops every target, removes the directory).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    print(machine())
+    print(f"smtp-source: {args.messages} messages, {args.size} octets of payload, one "
+          f"connection per message, to {USER}@{DOMAIN}")  # fmt: skip
+    root = Path(tempfile.mkdtemp(prefix="mailproto-bench-mta-"))
+    os.chmod(root, 0o755)  # Postfix's processes must traverse it
+    results: dict[int, dict[str, tuple[float, float | None]]] = {}
+    try:
+        for s in sessions:
+            rows = results.setdefault(s, {})
+            for name in targets:
+                run_dir, clock = root / f"{name}-{s}", args.profile_clock
+                with target(name, run_dir, profile=args.profile, clock=clock) as (port, dirs):
+                    rows[name] = run_load(port, dirs, args.messages, args.size, s)
+                rate, seconds = rows[name]
+                shown = "n/a" if seconds is None else f"{seconds:.2f} s"
+                print(f"  ran {name} x{s}: {rate:.0f} msgs/s, {shown}; "
+                      f"load {load_average()}", flush=True)  # fmt: skip
+            print_table(s, rows)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if args.profile:
+        print_profile(args.profile)
+    top = max(sessions)
+    rows = results.get(top, {})
+    if {"ours", "postfix", "aiosmtpd"} <= rows.keys():
+        vs_postfix = rows["ours"][0] / rows["postfix"][0]
+        vs_aiosmtpd = rows["ours"][0] / rows["aiosmtpd"][0]
+        print(f"\ntargets at {top} sessions: ours/Postfix {vs_postfix:.2f}x (>= 1.0: "
+              f"{'met' if vs_postfix >= 1.0 else 'NOT met'}), ours/aiosmtpd {vs_aiosmtpd:.2f}x "
+              f"(>= 2.0: {'met' if vs_aiosmtpd >= 2.0 else 'NOT met'})")  # fmt: skip
+    report.write_json(
+        args.json,
+        "mta",
+        "MTA under smtp-source: ours (MailSystem) against Postfix, aiosmtpd, smtp-sink",
+        json_rows(results, top),
+        notes=[f"{args.messages} messages of {args.size} octets, one connection per message"],
+        settings={"messages": args.messages, "size": args.size, "sessions": args.sessions},
+    )
+    return 0
+
+
+def json_rows(
+    results: dict[int, dict[str, tuple[float, float | None]]], top: int
+) -> list[report.Row]:
+    """Ours against each peer: msgs/s accepted, and seconds until the last is in the Maildir."""
+    targets = {("postfix", top): 1.0, ("aiosmtpd", top): 2.0}
+    out = []
+    for s, rows in results.items():
+        if "ours" not in rows:
+            continue
+        rate, seconds = rows["ours"]
+        for peer in ("postfix", "aiosmtpd", "smtp-sink"):
+            if peer not in rows:
+                continue
+            prate, pseconds = rows[peer]
+            group = f"{s} session(s)"
+            target = targets.get((peer, s))
+            name = f"msgs/s accepted vs {peer}"
+            out.append(report.Row(name, "msgs/s", rate, peer, prate, target=target, group=group))
+            if seconds is not None and pseconds is not None:
+                name = f"seconds to last in Maildir vs {peer}"
+                row = report.Row(name, "s", seconds, peer, pseconds, group=group)
+                row.higher_is_better = False
+                out.append(row)
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # everything was stopped and removed by the finally blocks
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

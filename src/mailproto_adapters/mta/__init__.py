@@ -1,0 +1,1 @@
+"""The MTA: SMTP listeners, the durable queue, delivery (LMTP to the MDA, SMTP out), bounces."""

@@ -1,0 +1,32 @@
+"""The mail system in a child process, for the crash test: killed with SIGKILL at will.
+
+Usage: ``python mta_crash_child.py DATA_DIR SMTP_PORT LMTP_PORT``. Prints ``ready`` on
+stdout once every listener is open, then runs until killed (or stdin closes).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mailproto_adapters.system import ListenerConfig, MailSystem, SystemConfig
+
+
+def main() -> None:
+    data_dir, smtp_port, lmtp_port = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    config = SystemConfig(
+        data_dir=data_dir,
+        listeners=(
+            ListenerConfig(service="lmtp", port=lmtp_port),
+            ListenerConfig(service="smtp", port=smtp_port, max_per_ip=64),
+        ),
+        min_backoff=0.5,
+        max_backoff=1.0,
+    )
+    with MailSystem(config):
+        print("ready", flush=True)
+        sys.stdin.read()  # until the parent closes it (or kills us)
+
+
+if __name__ == "__main__":
+    main()
