@@ -14,8 +14,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The whole mail system with the embedded default (docs/configuration.md): loopback,
+# ports + 2000, data in ./mailproto-data. ARGS passes options: make run ARGS='--config x.toml'
 run: $(STAMP)
-	$(BIN)/python examples/smtp_sink.py --host 127.0.0.1 --port 2525 --dir ./mailproto-data/sink
+	$(BIN)/mailproto serve $(ARGS)
 
 test: lint typecheck pytest
 
@@ -31,12 +33,10 @@ pytest: $(STAMP)
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report
 
+# Every benchmark, then docs/benchmarks.md and docs/img/bench-*.png (minutes; root runs the
+# Postfix/Dovecot peers). ARGS passes options: make bench ARGS='--quick' or '--only system'
 bench: $(STAMP)
-	$(BIN)/python benchmarks/smtp_core.py
-	$(BIN)/python benchmarks/pop3_core.py
-	$(BIN)/python benchmarks/imap_core.py
-	$(BIN)/python benchmarks/imap_message.py
-	$(BIN)/python benchmarks/clients.py
+	$(BIN)/python benchmarks/run_all.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage

@@ -1,0 +1,419 @@
+"""The whole mail system in one process: the MDA's and the MTA's listeners and the runner.
+
+`MailSystem` wires the components the way DESIGN.md section 1 draws them: the MTA's
+SMTP listeners queue mail; the delivery runner hands local recipients to the MDA's LMTP
+listener (the MTA -> MDA step is real LMTP over loopback, as between two machines) and
+remote ones to other MTAs; POP3 and IMAP serve the store. It runs on the blocking
+flavour (``start()``: one thread per session) or on anyio (``serve_anyio()``: one task
+per session, blocking store work in worker threads); the delivery runner is threads in
+both. `SystemConfig` says what listens where; `mailproto serve` builds it from the TOML
+file (`config`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.from_thread
+import anyio.to_thread
+import attrs
+
+from ._effects import Op, TransportInfo
+from ._serve_async import AnyIOServer
+from ._serve_blocking import BlockingServer
+from ._serving import ServeConfig
+from .mda.service import MDA
+from .mta.local import LMTPTarget
+from .mta.routing import Router
+from .mta.runner import DeliveryRunner
+from .mta.service import MTA
+from .mua.webmail import IMAPEndpoint, SubmissionEndpoint, Webmail, WebmailConfig
+
+__all__ = ["MDA_SERVICES", "SERVICES", "ListenerConfig", "MailSystem", "SystemConfig"]
+
+log = logging.getLogger("mailproto.system")
+
+# service -> (implicit TLS, the reply sent to a connection over a limit)
+SERVICES: dict[str, tuple[bool, bytes]] = {
+    "lmtp": (False, b"421 4.3.2 Too many connections, try later\r\n"),
+    "smtp": (False, b"421 4.7.0 Too many connections, try later\r\n"),
+    "submission": (False, b"421 4.7.0 Too many connections, try later\r\n"),
+    "submissions": (True, b"421 4.7.0 Too many connections, try later\r\n"),
+    "pop3": (False, b"-ERR [SYS/TEMP] Too many connections, try later\r\n"),
+    "pop3s": (True, b"-ERR [SYS/TEMP] Too many connections, try later\r\n"),
+    "imap": (False, b"* BYE [UNAVAILABLE] Too many connections, try later\r\n"),
+    "imaps": (True, b"* BYE [UNAVAILABLE] Too many connections, try later\r\n"),
+}
+
+# The MDA's services: opened first (LMTP must be up before the runner delivers) and
+# closed last (the runner may still be handing mail over).
+MDA_SERVICES = ("lmtp", "pop3", "pop3s", "imap", "imaps")
+
+
+@attrs.frozen(kw_only=True)
+class ListenerConfig:
+    """One listening socket: which service, where (port 0 picks a free port)."""
+
+    service: str = attrs.field(validator=attrs.validators.in_(SERVICES))
+    host: str = "127.0.0.1"
+    port: int = 0
+    max_connections: int = 512
+    max_per_ip: int = 32
+    # For a listener only this process uses (the embedded default's LMTP): when its
+    # port is taken, listen on a free port instead of failing.
+    any_port_if_taken: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class SystemConfig:
+    """Everything `MailSystem` needs; `mailproto serve` builds it from the TOML file."""
+
+    data_dir: Path
+    hostname: str = "localhost"
+    local_domains: tuple[str, ...] = ("localhost",)
+    listeners: tuple[ListenerConfig, ...] = ()
+    tls_context: ssl.SSLContext | None = None
+    allow_plaintext: bool = False
+    aliases: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    postmaster: str | None = None
+    max_message_size: int = 50 * 1024 * 1024
+    static_routes: Mapping[str, str] = attrs.field(factory=dict)
+    smarthost: str | None = None
+    smarthost_auth: tuple[str, str] | None = None
+    resolver: Any = None
+    relay_port: int = 25
+    lifetime: float = 5 * 86400.0
+    delay_warning: float = 4 * 3600.0
+    min_backoff: float = 300.0
+    max_backoff: float = 4000.0
+    outbound_tls_context: ssl.SSLContext | None = None
+    smarthost_tls: str = "may"
+    max_recipients: int = 100
+    workers: int = 20
+    per_destination: int = 5
+    local_workers: int = 5
+    grace: float = 10.0
+    # Webmail (host, port): an HTTP server, a client of the imap and submission listeners.
+    webmail: tuple[str, int] | None = None
+
+
+@contextlib.contextmanager
+def _naming(listener: ListenerConfig) -> Iterator[None]:
+    """Say which listener could not open its socket (``Address already in use``)."""
+    try:
+        yield
+    except OSError as exc:
+        where = f"[{listener.host}]" if ":" in listener.host else listener.host
+        raise OSError(
+            exc.errno,
+            f"{listener.service} cannot listen on {where}:{listener.port}: {exc.strerror or exc}",
+        ) from exc
+
+
+def _close_blocking(servers: list[BlockingServer], grace: float | None) -> None:
+    """Close the servers at once (each waits for its accept loop and its sessions)."""
+    threads = [threading.Thread(target=server.close, args=(grace,)) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class MailSystem:
+    """The running system: ``start()``, then ``ports``; ``close()`` stops everything.
+
+    Or, in an anyio task group: ``ports = await tg.start(system.serve_anyio)``, and
+    ``system.stop_anyio()`` (from the event loop) to shut down gracefully.
+    """
+
+    def __init__(self, config: SystemConfig) -> None:
+        self.config = config
+        self.mda = MDA(
+            config.data_dir,
+            tls_context=config.tls_context,
+            allow_plaintext=config.allow_plaintext,
+            hostname=config.hostname,
+            max_message_size=config.max_message_size,
+        )
+        self.runner: DeliveryRunner | None = None
+        self.mta = MTA(
+            config.data_dir,
+            mda=self.mda,
+            hostname=config.hostname,
+            local_domains=config.local_domains,
+            aliases=config.aliases,
+            tls_context=config.tls_context,
+            allow_plaintext_auth=config.allow_plaintext,
+            postmaster=config.postmaster,
+            max_message_size=config.max_message_size,
+            max_recipients=config.max_recipients,
+            on_queued=self._queued,
+        )
+        # service -> its first listener's server and port (several listeners may share
+        # a service); `bound` lists every listener with its real port, in order.
+        self.servers: dict[str, BlockingServer] = {}
+        self.ports: dict[str, int] = {}
+        self.bound: list[tuple[ListenerConfig, int]] = []
+        self._blocking: list[BlockingServer] = []
+        self._stop_event: anyio.Event | None = None
+        self._stop_requested = False
+        self.webmail: Webmail | None = None
+        # The blocking flavour runs the webmail in an event loop thread (a portal).
+        self._portal_cm: Any = None
+        self._portal: Any = None
+
+    def _webmail(self) -> Webmail:
+        """The webmail, as an ordinary client of our own imap and submission listeners
+        (STARTTLS without a certificate check when logins in plaintext are refused:
+        the peer is this process, on loopback)."""
+        if "imap" not in self.ports or "submission" not in self.ports:
+            raise ValueError("webmail needs an imap and a submission listener")
+        starttls: ssl.SSLContext | bool = False
+        if not self.config.allow_plaintext:
+            starttls = ssl.create_default_context()
+            starttls.check_hostname = False
+            starttls.verify_mode = ssl.CERT_NONE
+        host = self._loopback("imap")
+        self.webmail = Webmail(
+            imap=IMAPEndpoint(host=host, port=self.ports["imap"], starttls=starttls),
+            submission=SubmissionEndpoint(
+                host=self._loopback("submission"), port=self.ports["submission"], starttls=starttls
+            ),
+            authenticator=self.mda.authenticator,
+            config=WebmailConfig(domain=self.config.local_domains[0]),
+        )
+        return self.webmail
+
+    def _loopback(self, service: str) -> str:
+        """Where this process reaches its own listener of ``service``."""
+        host = next(x.host for x, _ in self.bound if x.service == service)
+        if host in ("0.0.0.0", ""):
+            return "127.0.0.1"
+        return "::1" if host == "::" else host
+
+    def _queued(self, entry: Any) -> None:
+        if self.runner is not None:
+            self.runner.submit(entry)
+
+    def _factory(self, service: str) -> Callable[[TransportInfo], Op[None]]:
+        return {
+            "lmtp": self.mda.lmtp_session,
+            "pop3": self.mda.pop3_session,
+            "pop3s": self.mda.pop3_session,
+            "imap": self.mda.imap_session,
+            "imaps": self.mda.imap_session,
+            "smtp": self.mta.inbound_session,
+            "submission": self.mta.submission_session,
+            "submissions": self.mta.submissions_session,
+        }[service]
+
+    def _serve_config(self, listener: ListenerConfig) -> ServeConfig:
+        implicit_tls, busy = SERVICES[listener.service]
+        tls = self.config.tls_context if implicit_tls else None
+        if implicit_tls and tls is None:
+            raise ValueError(f"{listener.service} needs a TLS certificate")
+        return ServeConfig(
+            host=listener.host,
+            port=listener.port,
+            tls=tls,
+            max_connections=listener.max_connections,
+            max_per_ip=listener.max_per_ip,
+            busy=busy,
+            grace=self.config.grace,
+            name=listener.service,
+        )
+
+    def _bound(self, listener: ListenerConfig, port: int) -> None:
+        self.bound.append((listener, port))
+        self.ports.setdefault(listener.service, port)
+
+    def _listen(self, listener: ListenerConfig) -> None:
+        with _naming(listener):
+            try:
+                server = BlockingServer(
+                    self._factory(listener.service), self._serve_config(listener)
+                )
+            except OSError as exc:
+                if not (listener.any_port_if_taken and exc.errno == errno.EADDRINUSE):
+                    raise
+                log.warning(
+                    "%s: port %d is taken, using a free port", listener.service, listener.port
+                )
+                server = BlockingServer(
+                    self._factory(listener.service),
+                    self._serve_config(attrs.evolve(listener, port=0)),
+                )
+            server.start()
+        self._blocking.append(server)
+        self.servers.setdefault(listener.service, server)
+        self._bound(listener, server.port)
+
+    def _sides(self) -> tuple[list[ListenerConfig], list[ListenerConfig]]:
+        mda_side = [x for x in self.config.listeners if x.service in MDA_SERVICES]
+        mta_side = [x for x in self.config.listeners if x.service not in MDA_SERVICES]
+        if not any(x.service == "lmtp" for x in mda_side):
+            raise ValueError("an LMTP listener is needed for local delivery")
+        return mda_side, mta_side
+
+    def _start_runner(self) -> DeliveryRunner:
+        """Recover the queue and start the runner over it (LMTP must be listening)."""
+        lmtp = next(x for x in self.config.listeners if x.service == "lmtp")
+        host = "::1" if lmtp.host in ("::", "::1") else "127.0.0.1"
+        if lmtp.host not in ("0.0.0.0", "::", "127.0.0.1", "::1", ""):
+            host = lmtp.host
+        self.mta.queue.recover()
+        runner = DeliveryRunner(
+            self.mta.queue,
+            hostname=self.config.hostname,
+            is_local=self.mta.is_local_domain,
+            router=Router(
+                static_routes=self.config.static_routes,
+                smarthost=self.config.smarthost,
+                smarthost_auth=self.config.smarthost_auth,
+                smarthost_tls=self.config.smarthost_tls,
+                resolver=self.config.resolver,
+                port=self.config.relay_port,
+                own_names=(self.config.hostname,),
+            ),
+            lmtp=LMTPTarget(host=host, port=self.ports["lmtp"]),
+            workers=self.config.workers,
+            per_destination=self.config.per_destination,
+            local_workers=self.config.local_workers,
+            lifetime=self.config.lifetime,
+            delay_warning=self.config.delay_warning,
+            min_backoff=self.config.min_backoff,
+            max_backoff=self.config.max_backoff,
+            tls_context=self.config.outbound_tls_context,
+        )
+        runner.start()
+        self.runner = runner
+        return runner
+
+    # -- blocking flavour ------------------------------------------------------------------
+
+    def start(self) -> MailSystem:
+        """Open the MDA's listeners first (LMTP must be up before the runner delivers),
+        then start the runner over what the queue holds, then open the MTA's."""
+        try:
+            mda_side, mta_side = self._sides()
+            for listener in mda_side:
+                self._listen(listener)
+            self._start_runner()
+            for listener in mta_side:
+                self._listen(listener)
+            if self.config.webmail is not None:
+                webmail = self._webmail()
+                self._portal_cm = anyio.from_thread.start_blocking_portal()
+                self._portal = self._portal_cm.__enter__()
+                host, port = self.config.webmail
+                _, self.ports["webmail"] = self._portal.start_task(
+                    functools.partial(webmail.serve, host, port)
+                )
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self, grace: float | None = None) -> None:
+        """Stop accepting, let sessions finish (``grace`` s), stop the runner."""
+        if self._portal is not None:
+            portal, self._portal = self._portal, None
+            if self.webmail is not None:
+                portal.call(self.webmail.close, grace)
+            self._portal_cm.__exit__(None, None, None)
+        mta_side = [s for s in self._blocking if s.config.name not in MDA_SERVICES]
+        _close_blocking(mta_side, grace)
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        _close_blocking([s for s in self._blocking if s not in mta_side], grace)
+        self._blocking.clear()
+        self.servers.clear()
+
+    def __enter__(self) -> MailSystem:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- anyio flavour -----------------------------------------------------------------------
+
+    async def serve_anyio(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve every listener with an `AnyIOServer` until `stop_anyio` (or until
+        cancelled); reports ``ports`` to ``task_status`` once all listen. The shutdown
+        (MTA listeners, then the runner, then the MDA's) runs shielded."""
+        self._stop_event = anyio.Event()
+        if self._stop_requested:
+            self._stop_event.set()
+        started: list[AnyIOServer] = []
+        try:
+            async with anyio.create_task_group() as tg:
+                try:
+                    mda_side, mta_side = self._sides()
+                    for listener in mda_side:
+                        await self._start_anyio(tg, listener, started)
+                    await anyio.to_thread.run_sync(self._start_runner)
+                    for listener in mta_side:
+                        await self._start_anyio(tg, listener, started)
+                    if self.config.webmail is not None:
+                        host, port = self.config.webmail
+                        serve = functools.partial(self._webmail().serve, host, port)
+                        self.ports["webmail"] = await tg.start(serve)
+                    task_status.started(dict(self.ports))
+                    await self._stop_event.wait()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._aclose(started)
+        finally:
+            self._stop_event = None
+
+    async def _start_anyio(
+        self, tg: anyio.abc.TaskGroup, listener: ListenerConfig, started: list[AnyIOServer]
+    ) -> None:
+        server = AnyIOServer(self._factory(listener.service), self._serve_config(listener))
+        with _naming(listener):
+            try:
+                await tg.start(server.serve)
+            except OSError as exc:
+                if not (listener.any_port_if_taken and exc.errno == errno.EADDRINUSE):
+                    raise
+                log.warning(
+                    "%s: port %d is taken, using a free port", listener.service, listener.port
+                )
+                config = self._serve_config(attrs.evolve(listener, port=0))
+                server = AnyIOServer(self._factory(listener.service), config)
+                await tg.start(server.serve)
+        started.append(server)
+        self._bound(listener, server.port)
+
+    async def _aclose(self, started: list[AnyIOServer]) -> None:
+        grace = self.config.grace
+
+        async def close_all(servers: list[AnyIOServer]) -> None:
+            async with anyio.create_task_group() as tg:
+                for server in servers:
+                    tg.start_soon(server.close, grace)
+
+        if self.webmail is not None:
+            await self.webmail.close(grace)
+        await close_all([s for s in started if s.config.name not in MDA_SERVICES])
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            await anyio.to_thread.run_sync(runner.stop)
+        await close_all([s for s in started if s.config.name in MDA_SERVICES])
+
+    def stop_anyio(self) -> None:
+        """Ask `serve_anyio` to shut down gracefully (call it from the event loop)."""
+        self._stop_requested = True
+        if self._stop_event is not None:
+            self._stop_event.set()
