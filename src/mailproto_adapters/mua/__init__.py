@@ -1,0 +1,1 @@
+"""The MUA: the command line (``mailproto send``, ``fetch``, ``ls``, ``read``) and webmail."""
