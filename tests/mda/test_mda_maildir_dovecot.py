@@ -765,16 +765,9 @@ def test_we_read_a_maildir_dovecot_wrote_and_both_see_each_others_changes(
     check_views(model, user, server, port)
 
 
-# --- known differences, for the lead to fix in maildir.py -----------------------------
+# --- folder permissions, and a known difference ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="maildir._make_maildir makes every folder 0700 whatever the Maildir root's "
-    "mode; Dovecot gives new folders the root's permissions and refuses to RENAME a "
-    "folder into a hierarchy when they differ ([CANNOT] ... conflicting directory "
-    "permissions)",
-)
 def test_dovecot_renames_a_folder_we_made_in_a_group_shared_maildir(
     workdir: Path, dovecot: Callable[..., Dovecot]
 ) -> None:

@@ -47,6 +47,7 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import weakref
@@ -886,13 +887,30 @@ def _folder(path: str, new_uidvalidity: Callable[[], int]) -> _Folder:
 
 
 def _make_maildir(path: str, subfolder: bool) -> None:
-    """Create a Maildir atomically: built beside it, then renamed into place."""
+    """Create a Maildir atomically: built beside it, then renamed into place.
+
+    A subfolder gets the permissions and group of the user's Maildir root, as Dovecot
+    gives its own folders (and it refuses to RENAME between folders whose permissions
+    differ); the root itself is 0700.
+    """
     parent = os.path.dirname(path)
+    mode, gid = 0o700, -1
+    if subfolder:
+        root = os.stat(parent)
+        mode = stat.S_IMODE(root.st_mode) & 0o777
+        if root.st_gid != os.getegid():
+            gid = root.st_gid
     tmp = os.path.join(parent, f"..mailproto-new-{secrets.token_hex(6)}")
     os.mkdir(tmp, 0o700)
     try:
-        for sub in ("cur", "new", "tmp"):
-            os.mkdir(os.path.join(tmp, sub), 0o700)
+        for sub in ("", "cur", "new", "tmp"):
+            where = os.path.join(tmp, sub) if sub else tmp
+            if sub:
+                os.mkdir(where, 0o700)
+            if mode != 0o700:
+                os.chmod(where, mode)  # past the umask, on purpose
+            if gid != -1:
+                os.chown(where, -1, gid)
         if subfolder:
             open(os.path.join(tmp, "maildirfolder"), "wb").close()
         try:
@@ -1260,7 +1278,6 @@ class MaildirMailbox(_Mailbox):
         """Move a written tmp/ file into place and number it (under the folder lock)."""
         f = self._folder
         with f.locked():
-            plan = f.plan_scan()
             kw_letters = f.keywords.letters_for(kws, create=True)
             letters = "".join(sorted({_FLAG_LETTER[s] for s in system} | set(kw_letters.values())))
             sub = "cur" if letters else "new"
@@ -1271,11 +1288,12 @@ class MaildirMailbox(_Mailbox):
                 idate = internal_date.timestamp()
                 offset = internal_date.utcoffset() or datetime.timedelta(0)
                 tzoff = int(offset.total_seconds() // 60)
-            # One transaction: the scan, the rename, the new row. A crash after the
-            # rename leaves a file without a row, which the next scan numbers.
+            # One transaction: the rename and the new row. A crash after the rename
+            # leaves a file without a row, which the next scan numbers. No scan here:
+            # files others added meanwhile are numbered by the next reader's scan (after
+            # this one: UIDs only have to grow), and a delivery stays O(1) in the size
+            # of the folder instead of listing it every time.
             with f.tx() as conn:
-                if plan is not None:
-                    f.apply_scan(conn, plan)
                 os.rename(tmp, os.path.join(f.path, fname))
                 _fsync_dir(os.path.join(f.path, sub))
                 uid = f.meta("uidnext")
@@ -1285,8 +1303,8 @@ class MaildirMailbox(_Mailbox):
                     (uid, base, fname, letters, size, idate, tzoff, modseq),
                 )
                 f.set_meta("uidnext", uid + 1)
-            if plan is not None:
-                f.listing = plan[0]
+            if f.listing is not None:
+                f.listing[base] = fname  # file and row changed together, as scans expect
         return uid
 
     def delivered(self, delivery_id: str) -> int | None:
