@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.from_thread
@@ -256,6 +256,90 @@ def test_imaplib_cross_user_names(tmp_path: Path, serve: Any) -> None:
     assert "~bob" not in [i.name for i in mda.store.user("bob").list()]
     assert len(mda.store.user("bob").mailbox("INBOX").snapshot()) == 1
     client.logout()
+
+
+# Crafted mailbox names: traversal, absolute paths, other users' names, encodings of
+# ".." and "/", Maildir++ dots, wildcards, control characters (RFC 3501 5.1; issue 7).
+CRAFTED_NAMES = (
+    "../bob/INBOX",
+    "../bob",
+    "../../bob/INBOX",
+    "..",
+    "../",
+    "/etc",
+    "/",
+    "//bob",
+    "~bob",
+    "~bob/INBOX",
+    "~/../bob",
+    "bob/INBOX",
+    "INBOX/../../bob",
+    "INBOX/..",
+    "Trash/../../bob/INBOX",
+    "./../bob",
+    "..\\bob",
+    "\\..\\bob",
+    ".bob",
+    "..bob",
+    "&AC4ALg-/bob",
+    "&AC8-bob",
+    "%2e%2e/bob",
+    "../BOB/INBOX",
+    "../bob/.Sent",
+    "INBOX\x01../bob",
+    "../bob/*",
+    "../bob/%",
+    "mail/bob",
+    "../../../../../etc/passwd",
+)
+
+
+def test_no_traversal_or_other_users_with_crafted_names(tmp_path: Path, serve: Any) -> None:
+    """Each crafted name, through SELECT, EXAMINE, STATUS, LIST, COPY, APPEND, CREATE,
+    RENAME and DELETE: never another user's mail, never a file outside alice's store."""
+    assert len(CRAFTED_NAMES) >= 20
+    mda = make_mda(tmp_path)
+    bob = mda.store.user("bob")
+    bob.deliver(simple("bob's secret"))
+    bob_folders = sorted(i.name for i in bob.list())
+
+    def outside() -> list[Path]:
+        alice = tmp_path / "mail" / "alice"
+        return sorted(p for p in tmp_path.rglob("*") if alice not in (p, *p.parents))
+
+    before = outside()
+    server = serve("blocking", mda.imap_session)
+    client = imaplib_login(server.port)
+    client.append("INBOX", None, None, simple("mine"))
+
+    def attempt(command: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+        try:
+            return cast(tuple[str, Any], command(*args))
+        except imaplib.IMAP4.error as exc:  # BAD: imaplib raises
+            return "BAD", [str(exc).encode()]
+
+    for name in CRAFTED_NAMES:
+        quoted = '"' + name.replace("\\", "\\\\") + '"'
+        assert client.select("INBOX")[0] == "OK"
+        for typ, data in (
+            attempt(client.copy, "1", quoted),
+            attempt(client.append, quoted, None, None, simple("into " + name)),
+            attempt(client.status, quoted, "(MESSAGES)"),
+            attempt(client.select, quoted, True),
+        ):
+            assert typ in ("NO", "BAD") or b"secret" not in repr(data).encode(), name
+        for line in attempt(client.list, '""', quoted)[1]:
+            assert line is None or b"secret" not in line, name
+        if attempt(client.create, quoted)[0] == "OK":  # a legal name of alice's: hers
+            assert name in [i.name for i in mda.store.user("alice").list()], name
+            assert client.rename(quoted, '"renamed"')[0] == "OK", name
+            assert client.delete('"renamed"')[0] == "OK", name
+    client.logout()
+    assert outside() == before  # nothing made, moved or removed outside alice's store
+    assert sorted(i.name for i in bob.list()) == bob_folders
+    (record,) = bob.mailbox("INBOX").snapshot()
+    with bob.mailbox("INBOX").open(record.uid) as handle:
+        assert b"bob's secret" in handle.read()
 
 
 def test_imaplib_append_errors(tmp_path: Path, serve: Any) -> None:
