@@ -397,12 +397,12 @@ def _encode(entry: QueueEntry) -> bytes:
     except EnvelopeError as exc:
         raise ValueError(f"invalid queue entry {entry.id!r}: {exc}") from None
     try:
-        text = json.dumps(d, ensure_ascii=False, allow_nan=False, indent=1)
+        text = json.dumps(d, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         data = text.encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (undecodable octets kept by surrogateescape) is not UTF-8;
         # JSON's \udcxx escape keeps the file valid UTF-8 and loads back the same str.
-        data = json.dumps(d, ensure_ascii=True, allow_nan=False, indent=1).encode("ascii")
+        data = json.dumps(d, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
     return data + b"\n"
 
 
