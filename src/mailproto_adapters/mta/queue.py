@@ -397,13 +397,16 @@ def _encode(entry: QueueEntry) -> bytes:
     except EnvelopeError as exc:
         raise ValueError(f"invalid queue entry {entry.id!r}: {exc}") from None
     try:
-        text = json.dumps(d, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(d, ensure_ascii=False, allow_nan=False, separators=_COMPACT)
         data = text.encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (undecodable octets kept by surrogateescape) is not UTF-8;
         # JSON's \udcxx escape keeps the file valid UTF-8 and loads back the same str.
-        data = json.dumps(d, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+        data = json.dumps(d, ensure_ascii=True, allow_nan=False, separators=_COMPACT).encode()
     return data + b"\n"
+
+
+_COMPACT = (",", ":")  # no indent: json's C encoder (indent takes the Python one)
 
 
 def _check_id(entry_id: str) -> str:
