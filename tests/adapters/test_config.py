@@ -264,7 +264,6 @@ def test_plaintext_loopback_rule() -> None:
         mode(lmtp.replace("false", "true") + public)  # webmail without submission
 
 
-
 def test_prepare_makes_the_first_start_things(tmp_path: Path) -> None:
     settings = load_config(None, data_dir=tmp_path / "data")
     config, cert, self_signed, password = prepare(settings)
