@@ -9,6 +9,7 @@ import email
 import email.policy
 import imaplib
 import poplib
+import re
 import shutil
 import smtplib
 import socket
@@ -120,6 +121,9 @@ def test_swaks_to_a_local_user_is_read_over_imap_and_pop3(
     assert parsed["Return-Path"] == "<someone@outside.example>"
     assert parsed["Delivered-To"] == "alice@a.example"
     assert "by mx.a.example" in str(parsed["Received"])
+    queue_id = re.search(r"queued as (\w+)", done.stdout)
+    assert queue_id is not None
+    assert f"id {queue_id[1]}" in str(parsed["Received"])  # the header names the queue id
     pop = poplib.POP3("127.0.0.1", system.ports["pop3"])
     try:
         pop.user("alice")

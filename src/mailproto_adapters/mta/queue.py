@@ -119,8 +119,9 @@ class QueueLayoutError(Exception):
 class MessageWriter:
     """A message being received: streamed into a file in tmp/, never held in memory."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, entry_id: str = "") -> None:
         self.path = path
+        self.id = entry_id  # the queue id the entry will have (for Received: fields)
         self.size = 0
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=_BUFFER)
@@ -531,11 +532,16 @@ class Queue:
     # -- receiving ----------------------------------------------------------------------
 
     def new_message(self) -> MessageWriter:
-        """A file in tmp/ to stream the message into, before the envelope is known."""
+        """A file in tmp/ to stream the message into, before the envelope is known.
+
+        Its queue id is chosen now (``writer.id``), so that the SMTP server can write it
+        into the Received field, as Postfix does; the entry's arrival time is still the
+        commit's."""
+        entry_id, _ = self._new_id()
         while True:
             path = os.path.join(self._tmp, f"{secrets.token_hex(8)}.msg")
             try:
-                return MessageWriter(path)
+                return MessageWriter(path, entry_id)
             except FileExistsError:  # pragma: no cover - 64 random bits collided
                 continue
 
@@ -573,6 +579,8 @@ class Queue:
             if writer.closed:
                 raise ValueError("the message was already committed or aborted")
             entry_id, arrival = self._new_id()
+            if writer.id:
+                entry_id = writer.id
             entry = QueueEntry(
                 id=entry_id,
                 sender=sender,

@@ -543,7 +543,7 @@ class _Session:
                 tls=self.tls is not None,
                 auth=self.user is not None,
             ),
-            id=txn.id,
+            id=txn.body.writer.id if txn.body and txn.body.writer else txn.id,
             tls=self.tls,
             recipients=[r.address for r in txn.recipients],
             when=now,
@@ -579,9 +579,8 @@ class _Session:
             self.send(TEMPORARY)
             return
         log.info(
-            "queued %s (received as %s) from=<%s> rcpts=%d size=%d client=%s user=%s",
+            "queued %s from=<%s> rcpts=%d size=%d client=%s user=%s",
             entry.id,
-            txn.id,
             mail.sender,
             len(entry.recipients),
             entry.size,
