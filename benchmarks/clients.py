@@ -36,6 +36,7 @@ from typing import Any
 
 import anyio
 
+import report
 from mailproto_adapters import anyio as anyio_flavour
 from mailproto_adapters import asyncio as asyncio_flavour
 from mailproto_adapters import blocking
@@ -251,7 +252,25 @@ def imap_rows(server: Any, items: list[str]) -> list[tuple[str, Callable[[], Any
     ]
 
 
-def imap_table(n: int, runs: int) -> None:
+def json_rows(group: str, n: int, results: list[tuple[str, float]], like: str) -> list[report.Row]:
+    """msgs/s of each of our rows against the peer that does the same work (``like``),
+    then the fastest of ours against each other peer."""
+    peers = {name.removeprefix("peer: "): s for name, s in results if name.startswith("peer")}
+    ours = [(name.removeprefix("ours: "), s) for name, s in results if name.startswith("ours")]
+    main = like if like in peers else min(peers, key=peers.__getitem__, default=None)
+    out = [
+        report.Row(name, "msgs/s", n / s, main, n / peers[main] if main else None, group=group)
+        for name, s in ours
+    ]
+    fastest, best_s = min(ours, key=lambda x: x[1])
+    for peer, s in peers.items():
+        if peer != main:
+            out.append(report.Row(f"fastest ours: {fastest}", "msgs/s", n / best_s, peer,
+                                  n / s, group=group))  # fmt: skip
+    return out
+
+
+def imap_table(n: int, runs: int, out: list[report.Row]) -> None:
     print(f"IMAP from Dovecot: {n} messages")
     with dovecot(n) as server:
         imap_imaplib(server, ["BODY.PEEK[]"])  # warm Dovecot's index and cache
@@ -270,6 +289,8 @@ def imap_table(n: int, runs: int) -> None:
             ours = min(s for name, s in results if name.startswith("ours"))
             peers = min(s for name, s in results if name.startswith("peer"))
             print(f"fastest ours / fastest peer: {peers / ours:.2f}x\n")
+            group = f"IMAP from Dovecot, {n:,} messages: {title}"
+            out += json_rows(group, n, results, like="imapclient")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,11 +300,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imap-messages", type=int, default=10000)
     parser.add_argument("--skip-imap", action="store_true")
     parser.add_argument("--skip-smtp", action="store_true")
+    report.add_json_option(parser)
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]}; CPUs: {os.cpu_count()}; best of {args.runs}")
+    json_out: list[report.Row] = []
+    title = "Client libraries against real servers (Dovecot, smtp-sink)"
+    settings = {"runs": args.runs, "messages": args.messages, "imap_messages": args.imap_messages}
     if not args.skip_imap:
-        imap_table(args.imap_messages, args.runs)
+        imap_table(args.imap_messages, args.runs, json_out)
     if args.skip_smtp:
+        report.write_json(args.json, "clients", title, json_out, settings=settings)
         return 0
     print(f"SMTP to smtp-sink: {args.messages} messages of {len(MESSAGE)} octets\n")
     with smtp_sink() as port:
@@ -298,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
             ours = min(s for name, s in results if name.startswith("ours"))
             peers = min(s for name, s in results if name.startswith("peer"))
             print(f"fastest ours / fastest peer: {peers / ours:.2f}x\n")
+            group = f"SMTP to smtp-sink, {args.messages:,} messages of 1 KB, {conns} connection(s)"
+            json_out += json_rows(group, args.messages, results, like="smtplib")
     asyncio.set_event_loop_policy(None)
+    report.write_json(args.json, "clients", title, json_out, settings=settings)
     return 0
 
 

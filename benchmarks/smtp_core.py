@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import mailcorpus
+import report
 from mailcorpus import CHUNK, MB, chunked, interleaved, stuff
 from mailproto import NEED_DATA
 from mailproto._dotdata import DotReader
@@ -418,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--clock", choices=["wall", "process"], default="wall", help="perf_counter or CPU time"
     )
+    report.add_json_option(parser)
     args = parser.parse_args(argv)
     global clock
     clock = time.process_time if args.clock == "process" else time.perf_counter
@@ -544,6 +546,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"best of {args.txn_runs} x {txns:,} transactions (aiosmtpd: 3 x {args.peer_txns:,})."
         f"\nNoise, median/best: {spread}. Total {time.perf_counter() - t_all:.1f} s."
     )
+    peer_name = peer_note if peer_ingest is not None else None
+    ingest_group = "DATA ingest, 10 MB in 64 KiB chunks"
+    txn_group = f"Pipelined transactions (MAIL, {RECIPIENTS} RCPT, DATA, 4 KB)"
+    report.write_json(
+        args.json,
+        "smtp_core",
+        "SMTP core (sans-I/O, in memory)",
+        [
+            report.Row("ServerConnection vs one bytes.replace", "MB/s", ours,
+                       "bytes.replace (limit)", limit, target=TARGET_RATIO, group=ingest_group),
+            report.Row("DotReader alone vs one bytes.replace", "MB/s", reader,
+                       "bytes.replace (limit)", limit, group=ingest_group),
+            report.Row("ServerConnection vs aiosmtpd", "MB/s", ours, peer_name, peer_ingest,
+                       group=ingest_group),
+            report.Row("ClientConnection + ServerConnection pair", "txn/s", pair,
+                       group=txn_group),
+            report.Row("ServerConnection alone vs aiosmtpd", "txn/s", server, peer_name,
+                       peer_txn, group=txn_group),
+        ],
+        notes=[f"peer: {peer_note}", f"clock: {clock_name}"],
+        settings={"runs": args.runs, "txns": txns, "peer_txns": args.peer_txns},
+    )  # fmt: skip
     return 0
 
 
