@@ -630,3 +630,36 @@ def test_mailbox_operations(tmp_path: Path, serve: Any) -> None:
     assert client.select("Done")[0] == "NO"
     assert client.delete("INBOX")[0] == "NO"
     client.logout()
+
+
+def test_select_snapshot_follows_every_change(tmp_path: Path, serve: Any) -> None:
+    """SELECT reuses the folder's snapshot while nothing changed, and never after: a
+    delivery, a flag change, a new keyword and an expunge each show at the next SELECT."""
+    mda = make_mda(tmp_path)
+    store = mda.store.user("alice")
+    for i in range(3):
+        store.deliver(simple(f"m{i}"))
+    server = serve("blocking", mda.imap_session)
+    one, two = imaplib_login(server.port), imaplib_login(server.port)
+
+    def select() -> tuple[int, Any, bytes]:
+        typ, data = two.select("INBOX", readonly=True)
+        assert typ == "OK"
+        unseen = two.untagged_responses.get("UNSEEN", [None])[-1]
+        flags = two.untagged_responses.get("FLAGS", [b""])[-1]
+        return int(data[0]), unseen, flags
+
+    assert select() == (3, b"1", select()[2])
+    assert select()[0] == 3  # unchanged: the same snapshot
+    store.deliver(simple("m3"))
+    assert select()[0] == 4
+    one.select("INBOX")
+    one.store("1", "+FLAGS", "(\\Seen)")
+    assert select()[1] == b"2"
+    one.store("2", "+FLAGS", "(project)")
+    assert b"project" in select()[2]
+    one.store("3", "+FLAGS", "(\\Deleted)")
+    one.expunge()
+    assert select()[0] == 3
+    one.logout()
+    two.logout()

@@ -552,6 +552,8 @@ class _Folder:
         self.flag_cache: dict[tuple[int, str], tuple[frozenset[str], frozenset[str]]] = {}
         # base -> "new/..." or "cur/...": the listing the database last matched.
         self.listing: dict[str, str] | None = None
+        # changes_since(0) as of ((HIGHESTMODSEQ, keywords version), its answer)
+        self.snapshot: tuple[tuple[int, int], Changes] | None = None
         lock_path = os.path.join(path, LOCK_FILE)
         self.lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self.lock_ino = os.fstat(self.lock_fd).st_ino
@@ -1407,6 +1409,11 @@ class MaildirMailbox(_Mailbox):
         with f.locked():
             f.scan()
             f.keywords.load()
+            if modseq == 0:  # SELECT: the whole folder, the same until anything changes
+                key = (f.meta("highestmodseq"), f.keywords.version)
+                cached = f.snapshot
+                if cached is not None and cached[0] == key:
+                    return cached[1]
             rows = f.rows("WHERE modseq > ?", (modseq,))
             with f.tlock:
                 gone = [
@@ -1416,9 +1423,16 @@ class MaildirMailbox(_Mailbox):
                     )
                 ]
             highest = f.meta("highestmodseq")
-        return Changes(
-            records=tuple(f.record(r) for r in rows), expunged=tuple(gone), highestmodseq=highest
-        )
+            changes = Changes(
+                records=tuple(f.record(r) for r in rows),
+                expunged=tuple(gone),
+                highestmodseq=highest,
+            )
+            if modseq == 0:
+                # Every change (delivery, flags, expunge, a file found by a scan) takes
+                # a new MODSEQ; keyword names come from dovecot-keywords (its version).
+                f.snapshot = ((highest, f.keywords.version), changes)
+        return changes
 
     def watch(self, callback: Callable[[int], None]) -> Callable[[], None]:
         f = self._folder
