@@ -29,7 +29,7 @@ import anyio
 import attrs
 
 from .config import ConfigError, Settings, load_config, render
-from .system import SERVICES, MailSystem, SystemConfig
+from .system import SERVICES, MailSystem, SystemConfig, reachable
 
 __all__ = ["check_config_main", "prepare", "serve_main"]
 
@@ -167,10 +167,8 @@ def prepare(settings: Settings) -> tuple[SystemConfig, Path, bool, str | None]:
 
 def _address(host: str, port: int, *, reach: bool = False) -> str:
     """``host:port`` (``[v6]:port``); with ``reach``, a wildcard becomes loopback."""
-    if reach and host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif reach and host == "::":
-        host = "::1"
+    if reach:
+        host = reachable(host)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

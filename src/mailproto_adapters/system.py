@@ -39,7 +39,7 @@ from .mta.runner import DeliveryRunner
 from .mta.service import MTA
 from .mua.webmail import IMAPEndpoint, SubmissionEndpoint, Webmail, WebmailConfig
 
-__all__ = ["MDA_SERVICES", "SERVICES", "ListenerConfig", "MailSystem", "SystemConfig"]
+__all__ = ["MDA_SERVICES", "SERVICES", "ListenerConfig", "MailSystem", "SystemConfig", "reachable"]
 
 log = logging.getLogger("mailproto.system")
 
@@ -129,6 +129,22 @@ def _close_blocking(servers: list[BlockingServer], grace: float | None) -> None:
         thread.join()
 
 
+def _any_port(listener: ListenerConfig, exc: OSError) -> ListenerConfig:
+    """The listener again on a free port, when its own is taken and it may move;
+    otherwise ``exc`` is raised."""
+    if not (listener.any_port_if_taken and exc.errno == errno.EADDRINUSE):
+        raise exc
+    log.warning("%s: port %d is taken, using a free port", listener.service, listener.port)
+    return attrs.evolve(listener, port=0)
+
+
+def reachable(host: str) -> str:
+    """The address to connect to a listener bound to ``host`` (a wildcard: loopback)."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return "::1" if host == "::" else host
+
+
 class MailSystem:
     """The running system: ``start()``, then ``ports``; ``close()`` stops everything.
 
@@ -196,10 +212,7 @@ class MailSystem:
 
     def _loopback(self, service: str) -> str:
         """Where this process reaches its own listener of ``service``."""
-        host = next(x.host for x, _ in self.bound if x.service == service)
-        if host in ("0.0.0.0", ""):
-            return "127.0.0.1"
-        return "::1" if host == "::" else host
+        return reachable(next(x.host for x, _ in self.bound if x.service == service))
 
     def _queued(self, entry: Any) -> None:
         if self.runner is not None:
@@ -244,15 +257,8 @@ class MailSystem:
                     self._factory(listener.service), self._serve_config(listener)
                 )
             except OSError as exc:
-                if not (listener.any_port_if_taken and exc.errno == errno.EADDRINUSE):
-                    raise
-                log.warning(
-                    "%s: port %d is taken, using a free port", listener.service, listener.port
-                )
-                server = BlockingServer(
-                    self._factory(listener.service),
-                    self._serve_config(attrs.evolve(listener, port=0)),
-                )
+                config = self._serve_config(_any_port(listener, exc))
+                server = BlockingServer(self._factory(listener.service), config)
             server.start()
         self._blocking.append(server)
         self.servers.setdefault(listener.service, server)
@@ -267,10 +273,6 @@ class MailSystem:
 
     def _start_runner(self) -> DeliveryRunner:
         """Recover the queue and start the runner over it (LMTP must be listening)."""
-        lmtp = next(x for x in self.config.listeners if x.service == "lmtp")
-        host = "::1" if lmtp.host in ("::", "::1") else "127.0.0.1"
-        if lmtp.host not in ("0.0.0.0", "::", "127.0.0.1", "::1", ""):
-            host = lmtp.host
         self.mta.queue.recover()
         runner = DeliveryRunner(
             self.mta.queue,
@@ -285,7 +287,7 @@ class MailSystem:
                 port=self.config.relay_port,
                 own_names=(self.config.hostname,),
             ),
-            lmtp=LMTPTarget(host=host, port=self.ports["lmtp"]),
+            lmtp=LMTPTarget(host=self._loopback("lmtp"), port=self.ports["lmtp"]),
             workers=self.config.workers,
             per_destination=self.config.per_destination,
             local_workers=self.config.local_workers,
@@ -385,12 +387,7 @@ class MailSystem:
             try:
                 await tg.start(server.serve)
             except OSError as exc:
-                if not (listener.any_port_if_taken and exc.errno == errno.EADDRINUSE):
-                    raise
-                log.warning(
-                    "%s: port %d is taken, using a free port", listener.service, listener.port
-                )
-                config = self._serve_config(attrs.evolve(listener, port=0))
+                config = self._serve_config(_any_port(listener, exc))
                 server = AnyIOServer(self._factory(listener.service), config)
                 await tg.start(server.serve)
         started.append(server)

@@ -663,6 +663,16 @@ class _Folder:
             )
             return [_Row(*r) for r in cur]
 
+    def rows_for(self, query: str, uids: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``query`` (its ``{marks}`` stands for the UIDs' placeholders),
+        asked 500 UIDs at a time: SQLite limits the variables of one statement."""
+        for i in range(0, len(uids), 500):
+            chunk = uids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            with self.tlock:
+                rows = self.conn.execute(query.format(marks=marks), chunk).fetchall()
+            yield from rows
+
     def row(self, uid: int) -> _Row | None:
         rows = self.rows("WHERE uid=?", (uid,))
         return rows[0] if rows else None
@@ -1020,16 +1030,9 @@ class MaildirMailbox(_Mailbox):
         f = self._folder
         wanted = list(dict.fromkeys(uids))
         out: dict[int, MessageMetadata] = {}
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            with f.tlock:
-                rows = f.conn.execute(
-                    f"SELECT uid, data FROM cache WHERE uid IN ({marks})", chunk
-                ).fetchall()
-            for uid, data in rows:
-                with contextlib.suppress(Exception):
-                    out[uid] = _load_metadata(data)
+        for uid, data in f.rows_for("SELECT uid, data FROM cache WHERE uid IN ({marks})", wanted):
+            with contextlib.suppress(Exception):
+                out[uid] = _load_metadata(data)
         fresh: list[tuple[int, MessageMetadata]] = []
         for uid in wanted:
             if uid not in out:
@@ -1048,16 +1051,9 @@ class MaildirMailbox(_Mailbox):
         f = self._folder
         wanted = list(dict.fromkeys(uids))
         out: dict[int, _r.Envelope] = {}
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            with f.tlock:
-                rows = f.conn.execute(
-                    f"SELECT uid, data FROM cache WHERE uid IN ({marks})", chunk
-                ).fetchall()
-            for uid, data in rows:
-                with contextlib.suppress(Exception):
-                    out[uid] = _load_envelope(data)
+        for uid, data in f.rows_for("SELECT uid, data FROM cache WHERE uid IN ({marks})", wanted):
+            with contextlib.suppress(Exception):
+                out[uid] = _load_envelope(data)
         missing = [uid for uid in wanted if uid not in out]
         if missing:
             for uid, md in self.metadata_many(missing).items():
@@ -1073,14 +1069,9 @@ class MaildirMailbox(_Mailbox):
         wanted: list[int] | None = list(uids)
 
         def look_up(wanted: list[int]) -> None:
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                with f.tlock:
-                    rows = f.conn.execute(
-                        f"SELECT uid, fname FROM messages WHERE uid IN ({marks})", chunk
-                    ).fetchall()
-                names.update(rows)
+            names.update(
+                f.rows_for("SELECT uid, fname FROM messages WHERE uid IN ({marks})", wanted)
+            )
 
         def read(uid: int) -> bytes:
             nonlocal wanted
@@ -1110,16 +1101,9 @@ class MaildirMailbox(_Mailbox):
         f = self._folder
         wanted = list(dict.fromkeys(uids))
         out: dict[int, bytes | _r.Envelope] = {}
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            with f.tlock:
-                rows = f.conn.execute(
-                    f"SELECT uid, data FROM envwire WHERE uid IN ({marks})", chunk
-                ).fetchall()
-            for uid, data in rows:
-                if type(data) is bytes and data:
-                    out[uid] = data
+        for uid, data in f.rows_for("SELECT uid, data FROM envwire WHERE uid IN ({marks})", wanted):
+            if type(data) is bytes and data:
+                out[uid] = data
         missing = [uid for uid in wanted if uid not in out]
         if missing:
             fresh = [

@@ -68,6 +68,19 @@ def _delivery_id(entry: QueueEntry, rcpt: QueuedRecipient) -> str:
     return f"{entry.id}_{index}"
 
 
+def _everyone(
+    messages: Sequence[OutgoingMessage], code: int, text: str
+) -> list[list[RecipientResult]]:
+    """The same result for every recipient of every message (no hop was reached)."""
+    return [
+        [
+            RecipientResult(address=r.address, code=code, text=text, remote_mta="")
+            for r in m.recipients
+        ]
+        for m in messages
+    ]
+
+
 def destination(address: str, is_local: Callable[[str], bool]) -> str:
     """The destination key of a recipient: `LOCAL`, or its domain in lower case."""
     _local, domain = smtp.split_address(address)
@@ -285,13 +298,7 @@ class DeliveryRunner:
             results = self._deliver(dest, messages, report)
         except Exception as exc:  # a bug or an odd failure: retry later, never lose
             log.exception("delivery to %s failed", dest)
-            results = [
-                [
-                    RecipientResult(address=r.address, code=451, text=f"4.3.0 {exc}", remote_mta="")
-                    for r in m.recipients
-                ]
-                for m in messages
-            ]
+            results = _everyone(messages, 451, f"4.3.0 {exc}")
         finally:
             with self._cond:
                 self._active[dest] -= 1
@@ -315,13 +322,7 @@ class DeliveryRunner:
             hops = self.router.route(dest)
         except RouteError as exc:
             code, _, text = exc.reply.partition(" ")
-            return [
-                [
-                    RecipientResult(address=r.address, code=int(code), text=text, remote_mta="")
-                    for r in m.recipients
-                ]
-                for m in messages
-            ]
+            return _everyone(messages, int(code), text)
         return self._remote(
             hops, messages, helo=self.hostname, tls_context=self.tls_context, report=report
         )
