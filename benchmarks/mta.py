@@ -18,7 +18,12 @@ sessions (``--sessions``), into each target in turn, each one fresh:
   in a child process (``--serve-aiosmtpd``);
 - smtp-sink (``-u nobody``): accepts and discards, the ceiling of the load generator;
 - ours-queue (only when named in ``--targets``): ours with the delivery runner never told
-  of new entries, to tell the cost of SMTP + queue from that of delivery.
+  of new entries, to tell the cost of SMTP + queue from that of delivery;
+- ours-1proc (only when named): ours with the MDA's LMTP in the same process as the rest
+  (``lmtp_process = false``), where "ours" gives it a process of its own as
+  ``mailproto serve`` does;
+- ours-anyio (only when named): ours on the anyio flavour (``serve_anyio``, the default
+  of ``mailproto serve``) where "ours" runs the blocking one (``start()``).
 
 Per row: messages per second accepted (smtp-source wall time) and seconds from the start
 until the last message is in the Maildir (files in new/ and cur/ polled every 10 ms once
@@ -58,7 +63,7 @@ import report
 
 USER, DOMAIN, SENDER = "user", "localhost", "sender@example.com"
 TARGETS = ("ours", "postfix", "aiosmtpd", "smtp-sink")
-EXTRA_TARGETS = ("ours-queue",)  # diagnostics, only when named in --targets
+EXTRA_TARGETS = ("ours-queue", "ours-1proc", "ours-anyio")  # diagnostics, only when named in --targets
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -100,9 +105,18 @@ def profile_threads(clock: str) -> Callable[[], pstats.Stats | None]:
     return merged
 
 
-def serve_ours(data_dir: str, profile: str | None, clock: str, deliver: bool = True) -> None:
+def serve_ours(
+    data_dir: str,
+    profile: str | None,
+    clock: str,
+    deliver: bool = True,
+    lmtp_process: bool = True,
+    flavour: str = "blocking",
+) -> None:
     """The child: our MailSystem; "SMTP_PORT" on stdout; stops at stdin EOF. Without
-    ``deliver`` the runner is never told of new entries: SMTP and the queue alone."""
+    ``deliver`` the runner is never told of new entries: SMTP and the queue alone. With
+    ``lmtp_process`` (the default of `mailproto serve`) the MDA's LMTP runs in a process
+    of its own. ``flavour``: "blocking" (``start()``) or "anyio" (``serve_anyio``)."""
     from mailproto_adapters.mda.users import ScryptParams, UserDB
     from mailproto_adapters.mta.runner import DeliveryRunner
     from mailproto_adapters.system import ListenerConfig, MailSystem, SystemConfig
@@ -120,10 +134,27 @@ def serve_ours(data_dir: str, profile: str | None, clock: str, deliver: bool = T
             ListenerConfig(service="lmtp"),
             ListenerConfig(service="smtp", max_connections=1024, max_per_ip=1024),
         ),
+        lmtp_process=lmtp_process,
     )
-    with MailSystem(config) as system:
-        print(system.ports["smtp"], flush=True)
-        sys.stdin.read()
+    if flavour == "anyio":
+        import anyio
+        import anyio.from_thread
+        import anyio.to_thread
+
+        system = MailSystem(config)
+
+        async def main() -> None:
+            async with anyio.create_task_group() as tg:
+                ports = await tg.start(system.serve_anyio)
+                print(ports["smtp"], flush=True)
+                await anyio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)
+                system.stop_anyio()
+
+        anyio.run(main)
+    else:
+        with MailSystem(config) as system:
+            print(system.ports["smtp"], flush=True)
+            sys.stdin.read()
     if merged is not None and profile is not None:
         stats = merged()
         if stats is not None:
@@ -240,16 +271,20 @@ def target(
 ) -> Iterator[tuple[int, list[Path]]]:
     """Start a fresh ``name`` in ``run_dir``: (SMTP port, the directories to count)."""
     run_dir.mkdir(parents=True)
-    if name in ("ours", "ours-queue"):
+    if name in ("ours", *EXTRA_TARGETS):
         args = ["--serve-ours", str(run_dir)]
         if name == "ours-queue":
             args.append("--no-delivery")
+        if name == "ours-1proc":
+            args.append("--one-process")
+        if name == "ours-anyio":
+            args += ["--flavour", "anyio"]
         if profile:
             args += ["--child-profile", profile, "--profile-clock", clock]
         child = Child(args)
         maildir = run_dir / "mail" / USER
         try:
-            yield child.port, [maildir / "new", maildir / "cur"] if name == "ours" else []
+            yield child.port, [] if name == "ours-queue" else [maildir / "new", maildir / "cur"]
         finally:
             child.stop()
     elif name == "postfix":
@@ -375,15 +410,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-profile", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--serve-aiosmtpd", metavar="MAILDIR", help=argparse.SUPPRESS)
     parser.add_argument("--no-delivery", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--flavour", default="blocking", help=argparse.SUPPRESS)
     report.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.serve_ours:
-        serve_ours(args.serve_ours, args.child_profile, args.profile_clock, not args.no_delivery)
+        serve_ours(
+            args.serve_ours,
+            args.child_profile,
+            args.profile_clock,
+            deliver=not args.no_delivery,
+            lmtp_process=not args.one_process,
+            flavour=args.flavour,
+        )
         return 0
     if args.serve_aiosmtpd:
         serve_aiosmtpd(args.serve_aiosmtpd)
         return 0
-    targets = ["ours"] if args.profile else [t for t in args.targets.split(",") if t]
+    targets = [t for t in args.targets.split(",") if t]
+    if args.profile:  # our own targets only (ours by default)
+        targets = [t for t in targets if t.startswith("ours")] or ["ours"]
     if unknown := set(targets) - set(TARGETS) - set(EXTRA_TARGETS):
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     sessions = [int(s) for s in args.sessions.split(",")]

@@ -23,12 +23,18 @@ def listen_socket(host: str, port: int) -> socket.socket:
 
 
 class BlockingServer:
-    """A running server; ``close()`` stops it, giving sessions ``grace`` seconds."""
+    """A running server; ``close()`` stops it, giving sessions ``grace`` seconds.
 
-    def __init__(self, session: SessionFactory, config: ServeConfig) -> None:
+    ``listener``: a socket already listening (handed over by another process), used
+    instead of one bound to ``config.host`` and ``config.port``; it is closed by ``close()``.
+    """
+
+    def __init__(
+        self, session: SessionFactory, config: ServeConfig, listener: socket.socket | None = None
+    ) -> None:
         self.session = session
         self.config = config
-        self._listener = listen_socket(config.host, config.port)
+        self._listener = listener or listen_socket(config.host, config.port)
         self.port: int = self._listener.getsockname()[1]
         self._admission = Admission(config)
         self._closing = threading.Event()

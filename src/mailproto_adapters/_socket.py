@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+from typing import Any
 
 from ._effects import TLSInfo, TransportInfo, peer_address, tls_info
 from ._transport import TLSFailed, TransportError, TransportTimeout, tls_reason
@@ -19,12 +20,13 @@ __all__ = ["SocketTransport", "connect"]
 class SocketTransport:
     """A connected (possibly TLS) socket as a `Transport`."""
 
-    __slots__ = ("_closed", "_timeout", "sock")
+    __slots__ = ("_addresses", "_closed", "_timeout", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._closed = False
         self._timeout: float | None = -1.0  # unknown: set on first use
+        self._addresses: tuple[Any, Any] | None = None  # (peer, local), once known
 
     def _set_timeout(self, timeout: float | None) -> None:
         # settimeout is a system call each time: only when the value changes.
@@ -89,11 +91,14 @@ class SocketTransport:
 
     def info(self) -> TransportInfo:
         tls = tls_info(self.sock) if isinstance(self.sock, ssl.SSLSocket) else None
-        try:
-            peer = peer_address(self.sock.getpeername())
-            local = peer_address(self.sock.getsockname())
-        except OSError:
-            peer = local = None
+        if self._addresses is None:  # two system calls, once: they never change
+            try:
+                peer = peer_address(self.sock.getpeername())
+                local = peer_address(self.sock.getsockname())
+            except OSError:
+                return TransportInfo(tls=tls)
+            self._addresses = (peer, local)
+        peer, local = self._addresses
         return TransportInfo(peer=peer, local=local, tls=tls)
 
 

@@ -63,6 +63,7 @@ data_dir = "mailproto-data"     # users.toml, mail/, queue/, tls/ (relative to t
 demo_user = "demo"              # made on first start (no users yet), password printed once
 grace = "10s"                   # sessions get this long to finish at shutdown
 log_level = "info"
+lmtp_process = true             # local delivery (the MDA's LMTP) in a process of its own
 
 [domains]
 local = ["localhost"]           # mail for these domains is delivered to our users
@@ -157,6 +158,7 @@ class Settings:
     demo_user: str | None
     grace: float
     log_level: str
+    lmtp_process: bool
     postmaster: str | None
     local_domains: tuple[str, ...]
     listeners: tuple[ListenerConfig, ...]
@@ -384,6 +386,7 @@ def parse_config(
             "log_level", f"must be one of {', '.join(LOG_LEVELS)}; got {_show(log_level)}"
         )
         log_level = "info"
+    lmtp_process = server.get_bool("lmtp_process", True)
     server.done()
 
     domains = top.table("domains")
@@ -560,6 +563,7 @@ def parse_config(
             **({"postmaster": postmaster} if postmaster else {}),
             "grace": grace,
             "log_level": log_level,
+            "lmtp_process": lmtp_process,
         },
         "domains": {"local": local_domains},
         "tls": {
@@ -613,6 +617,7 @@ def parse_config(
         demo_user=demo_user or None,
         grace=grace,
         log_level=log_level,
+        lmtp_process=lmtp_process,
         postmaster=postmaster,
         local_domains=tuple(dict.fromkeys(local_domains)),
         listeners=listeners,

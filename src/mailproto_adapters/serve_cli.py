@@ -155,6 +155,7 @@ def prepare(settings: Settings) -> tuple[SystemConfig, Path, bool, str | None]:
         per_destination=settings.per_destination,
         local_workers=settings.local_workers,
         grace=settings.grace,
+        lmtp_process=settings.lmtp_process,
         webmail=(settings.webmail_host, settings.webmail_port)
         if settings.webmail_enabled
         else None,

@@ -30,8 +30,9 @@ import attrs
 
 from ._effects import Op, TransportInfo
 from ._serve_async import AnyIOServer
-from ._serve_blocking import BlockingServer
+from ._serve_blocking import BlockingServer, listen_socket
 from ._serving import ServeConfig
+from .mda.lmtp_process import LMTPProcess
 from .mda.service import MDA
 from .mta.local import LMTPTarget
 from .mta.routing import Router
@@ -105,6 +106,9 @@ class SystemConfig:
     grace: float = 10.0
     # Webmail (host, port): an HTTP server, a client of the imap and submission listeners.
     webmail: tuple[str, int] | None = None
+    # The MDA's LMTP listener (local delivery) served by a child process: a core of its
+    # own for delivery (`mda.lmtp_process`); the parent keeps the socket.
+    lmtp_process: bool = False
 
 
 @contextlib.contextmanager
@@ -181,6 +185,7 @@ class MailSystem:
         self.ports: dict[str, int] = {}
         self.bound: list[tuple[ListenerConfig, int]] = []
         self._blocking: list[BlockingServer] = []
+        self.lmtp_processes: list[LMTPProcess] = []
         self._stop_event: anyio.Event | None = None
         self._stop_requested = False
         self.webmail: Webmail | None = None
@@ -250,7 +255,43 @@ class MailSystem:
         self.bound.append((listener, port))
         self.ports.setdefault(listener.service, port)
 
+    def _lmtp_process(self, listener: ListenerConfig) -> None:
+        """Bind the LMTP socket here and start the child that serves it."""
+        with _naming(listener):
+            try:
+                sock = listen_socket(listener.host, listener.port)
+            except OSError as exc:
+                moved = _any_port(listener, exc)
+                sock = listen_socket(moved.host, moved.port)
+        child = LMTPProcess(
+            sock,
+            self.config.data_dir,
+            hostname=self.config.hostname,
+            max_message_size=self.config.max_message_size,
+            max_connections=listener.max_connections,
+            max_per_ip=listener.max_per_ip,
+            grace=self.config.grace,
+        )
+        try:
+            child.start()
+        except BaseException:
+            sock.close()
+            raise
+        self.lmtp_processes.append(child)
+        self._bound(listener, child.port)
+
+    def _close_lmtp_processes(self, grace: float | None) -> None:
+        children, self.lmtp_processes = self.lmtp_processes, []
+        threads = [threading.Thread(target=c.close, args=(grace,)) for c in children]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
     def _listen(self, listener: ListenerConfig) -> None:
+        if listener.service == "lmtp" and self.config.lmtp_process:
+            self._lmtp_process(listener)
+            return
         with _naming(listener):
             try:
                 server = BlockingServer(
@@ -339,6 +380,7 @@ class MailSystem:
             self.runner.stop()
             self.runner = None
         _close_blocking([s for s in self._blocking if s not in mta_side], grace)
+        self._close_lmtp_processes(grace)
         self._blocking.clear()
         self.servers.clear()
 
@@ -382,6 +424,9 @@ class MailSystem:
     async def _start_anyio(
         self, tg: anyio.abc.TaskGroup, listener: ListenerConfig, started: list[AnyIOServer]
     ) -> None:
+        if listener.service == "lmtp" and self.config.lmtp_process:
+            await anyio.to_thread.run_sync(self._lmtp_process, listener)
+            return
         server = AnyIOServer(self._factory(listener.service), self._serve_config(listener))
         with _naming(listener):
             try:
@@ -408,6 +453,7 @@ class MailSystem:
         if runner is not None:
             await anyio.to_thread.run_sync(runner.stop)
         await close_all([s for s in started if s.config.name in MDA_SERVICES])
+        await anyio.to_thread.run_sync(self._close_lmtp_processes, grace)
 
     def stop_anyio(self) -> None:
         """Ask `serve_anyio` to shut down gracefully (call it from the event loop)."""

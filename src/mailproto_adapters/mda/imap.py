@@ -304,7 +304,7 @@ class _Session:
     def flush(self) -> Op[None]:
         self.out += self.conn.data_to_send()
         if self.out:
-            yield Send(bytes(self.out))
+            yield Send(bytes(self.out), timeout=self.mda.imap_idle_timeout)
             self.out.clear()
 
     def capabilities(self) -> tuple[str, ...]:

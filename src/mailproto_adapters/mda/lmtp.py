@@ -165,7 +165,7 @@ def lmtp_flow(mda: MDA, info: TransportInfo) -> Op[None]:
                 break
             if event is NEED_DATA:
                 if out:
-                    yield Send(bytes(out))
+                    yield Send(bytes(out), timeout=mda.lmtp_idle_timeout)
                     out.clear()
                 try:
                     data = yield Receive(timeout=mda.lmtp_idle_timeout)
@@ -222,11 +222,13 @@ def lmtp_flow(mda: MDA, info: TransportInfo) -> Op[None]:
                 case smtp.EndOfMessage():
                     assert spool is not None  # the core saw DATA or BDAT first
                     if out:
-                        yield Send(bytes(out))
+                        yield Send(bytes(out), timeout=mda.lmtp_idle_timeout)
                         out.clear()
                     for rcpt in list(recipients):
                         reply = yield blocking_call(deliver, mda, sender, rcpt, spool, spooled)
-                        yield Send(conn.send(reply))  # this copy is on disk: say so now
+                        yield Send(
+                            conn.send(reply), timeout=mda.lmtp_idle_timeout
+                        )  # this copy is on disk: say so now
                     reset()
                 case smtp.MessageRejected(reply=reply):
                     for _ in range(max(len(recipients), 1)):
@@ -251,6 +253,6 @@ def lmtp_flow(mda: MDA, info: TransportInfo) -> Op[None]:
                 case _:  # STARTTLS, AUTH: not offered, so the core refused them already
                     out += conn.send(_reply(502, "5.5.1", "Command not implemented"))
         if out:
-            yield Send(bytes(out))
+            yield Send(bytes(out), timeout=mda.lmtp_idle_timeout)
     finally:
         reset()

@@ -127,7 +127,7 @@ class _Session:
 
     def flush(self) -> Op[None]:
         if self.out:
-            yield Send(bytes(self.out))
+            yield Send(bytes(self.out), timeout=self.mda.pop3_idle_timeout)
             self.out.clear()
 
     def plaintext_ok(self) -> bool:

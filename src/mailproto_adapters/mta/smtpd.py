@@ -265,7 +265,7 @@ class _Session:
 
     def flush(self) -> Op[None]:
         if self.out:
-            yield Send(bytes(self.out))
+            yield Send(bytes(self.out), timeout=self.mta.idle_timeout)
             self.out.clear()
 
     def reset(self) -> Op[None]:
