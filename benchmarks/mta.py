@@ -63,7 +63,8 @@ import report
 
 USER, DOMAIN, SENDER = "user", "localhost", "sender@example.com"
 TARGETS = ("ours", "postfix", "aiosmtpd", "smtp-sink")
-EXTRA_TARGETS = ("ours-queue", "ours-1proc", "ours-anyio")  # diagnostics, only when named in --targets
+# Diagnostics, run only when named in --targets.
+EXTRA_TARGETS = ("ours-queue", "ours-1proc", "ours-anyio")
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -89,8 +90,13 @@ def profile_threads(clock: str) -> Callable[[], pstats.Stats | None]:
             profile.disable()
 
     threading.Thread.run = run  # type: ignore[method-assign]
+    # And this thread (the event loop's, on the anyio flavour).
+    main = cProfile.Profile(time.thread_time) if clock == "cpu" else cProfile.Profile()
+    profiles.append(main)
+    main.enable()
 
     def merged() -> pstats.Stats | None:
+        main.disable()
         stats: pstats.Stats | None = None
         for profile in profiles:
             profile.snapshot_stats()

@@ -107,8 +107,14 @@ def test_delivery_goes_through_a_child_process(system: MailSystem) -> None:
     assert alive(child.pid)
     assert system.ports["lmtp"] == child.port
     assert "lmtp" not in system.servers  # nothing in this process serves it
+    assert system.runner is not None
+    system.runner.connections.idle = 60.0  # however slow this machine is
     send(system.ports["smtp"], "first")
     assert wait_for(lambda: subjects(system.ports["imap"]) == ["first"])
+    send(system.ports["smtp"], "second")
+    assert wait_for(lambda: subjects(system.ports["imap"]) == ["first", "second"])
+    # The runner kept its LMTP connection to the child for the second message.
+    assert system.runner.connections.reused >= 1
 
 
 def test_the_child_speaks_lmtp_on_the_parents_socket(system: MailSystem) -> None:

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from mailproto_adapters.mta import remote
+from mailproto_adapters.mta.connections import ConnectionCache
 from mailproto_adapters.mta.queue import QueuedRecipient, QueueEntry
 from mailproto_adapters.mta.remote import (
     CHUNK,
@@ -839,3 +840,92 @@ def test_smtp_sink(smtp_sink: int, tmp_path: Path) -> None:
     messages = [on_disk, *(outgoing() for _ in range(10)), on_disk]
     results = deliver([hop_to(smtp_sink)], messages)
     assert codes(results) == [[250, 250], *([[250]] * 10), [250, 250]]
+
+
+# --- the connection cache ------------------------------------------------------------------
+
+
+def verbs_of(session: Session) -> list[str]:
+    return [c.split()[0].upper() for c in session.commands]
+
+
+def test_a_kept_connection_carries_the_next_batch() -> None:
+    cache = ConnectionCache()
+    with FakeSMTP() as server:
+        first = deliver([hop_to(server)], [outgoing()], connections=cache)
+        assert len(cache) == 1
+        second = deliver(
+            [hop_to(server)], [outgoing(b"Subject: 2\r\n\r\ntwo\r\n")], connections=cache
+        )
+        assert codes(first) == codes(second) == [[250]]
+        assert cache.reused == 1
+        (session,) = server.sessions  # one connection for both
+        assert verbs_of(session) == ["EHLO", "MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA"]
+        assert session.messages == [BODY, b"Subject: 2\r\n\r\ntwo\r\n"]
+        cache.close()
+        assert len(cache) == 0
+        wait_until(lambda: verbs_of(session)[-1] == "QUIT")
+
+
+def wait_until(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["421", "closed"])
+def test_a_kept_connection_the_server_ended_is_replaced_unseen(how: str) -> None:
+    cache = ConnectionCache()
+    behaviour = Behaviour(reply_421_on="RSET" if how == "421" else None)
+    with FakeSMTP(behaviour) as server:
+        deliver([hop_to(server)], [outgoing()], connections=cache)
+        if how == "closed":
+            server.sessions[0].sock.shutdown(socket.SHUT_RDWR)
+        results = deliver([hop_to(server)], [outgoing()], connections=cache)
+        assert codes(results) == [[250]]
+        assert results[0][0].text == "2.0.0 Ok: queued"  # nothing of the stale one shows
+        assert len(server.sessions) == 2
+        assert verbs_of(server.sessions[1]) == ["EHLO", "MAIL", "RCPT", "DATA"]
+        assert len(cache) == 1  # the new one is kept in turn
+        cache.close()
+
+
+def test_idle_connections_expire_with_quit() -> None:
+    now = [100.0]
+    cache = ConnectionCache(idle=2.0, clock=lambda: now[0])
+    with FakeSMTP() as server:
+        deliver([hop_to(server)], [outgoing()], connections=cache)
+        now[0] += 1.0
+        cache.sweep()
+        assert len(cache) == 1  # still within its time
+        now[0] += 1.5
+        cache.sweep()
+        assert len(cache) == 0
+        wait_until(lambda: verbs_of(server.sessions[0])[-1] == "QUIT")
+        # An expired one is never handed out either.
+        deliver([hop_to(server)], [outgoing()], connections=cache)
+        now[0] += 5.0
+        assert cache.take(("_Attempt", hop_to(server), "127.0.0.1")) is None
+        assert len(server.sessions) == 2
+
+
+def test_a_failed_attempt_keeps_nothing() -> None:
+    cache = ConnectionCache()
+    with FakeSMTP(Behaviour(drop_in_body=True)) as server:
+        results = deliver([hop_to(server)], [outgoing()], connections=cache)
+    assert codes(results) == [[451]]
+    assert len(cache) == 0
+
+
+def test_connections_are_kept_per_server_and_bounded() -> None:
+    cache = ConnectionCache(size=1)
+    with FakeSMTP() as one, FakeSMTP() as two:
+        deliver([hop_to(one)], [outgoing()], connections=cache)
+        deliver([hop_to(two)], [outgoing()], connections=cache)
+        assert len(cache) == 1  # the older one (to `one`) was ended to make room
+        wait_until(lambda: verbs_of(one.sessions[0])[-1] == "QUIT")
+        deliver([hop_to(two)], [outgoing()], connections=cache)
+        assert len(two.sessions) == 1
+        assert cache.reused == 1
+        cache.close()

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from .connections import ConnectionCache
 from .remote import OutgoingMessage, RecipientResult, Report, deliver_remote
 from .routing import Hop
 
@@ -39,9 +40,17 @@ def deliver_local(
     *,
     helo: str,
     report: Report | None = None,
+    connections: ConnectionCache | None = None,
 ) -> list[list[RecipientResult]]:
-    """Deliver each message to its local recipients; one result list per message."""
+    """Deliver each message to its local recipients; one result list per message.
+    ``connections``: LMTP connections kept between batches (the runner's)."""
     hop = Hop(host=target.host, port=target.port, tls="none")
     return deliver_remote(
-        [hop], messages, helo=helo, timeout=target.timeout, report=report, lmtp=True
+        [hop],
+        messages,
+        helo=helo,
+        timeout=target.timeout,
+        report=report,
+        lmtp=True,
+        connections=connections,
     )

@@ -34,6 +34,7 @@ from .._ops.smtp_client import SMTPClientSession
 from .._socket import SocketTransport
 from .._transport import TLSFailed, TransportError, TransportTimeout
 from ..errors import AuthenticationFailed, MailError, ServerError
+from .connections import ConnectionCache
 from .queue import QueuedRecipient, QueueEntry
 from .routing import MAX_ADDRESSES, Hop
 
@@ -81,6 +82,10 @@ class _HopFailed(Exception):
         self.enhanced = enhanced
 
 
+class _Stale(Exception):
+    """A kept connection failed its RSET check (the server closed it meanwhile)."""
+
+
 class _PlainRetry(Exception):
     """Opportunistic TLS failed in the handshake: try that address again without it."""
 
@@ -97,6 +102,7 @@ def deliver_remote(
     tls_context: ssl.SSLContext | None = None,
     report: Report | None = None,
     lmtp: bool = False,
+    connections: ConnectionCache | None = None,
 ) -> list[list[RecipientResult]]:
     """Deliver ``messages`` through the first hop that takes them; blocking.
 
@@ -107,6 +113,8 @@ def deliver_remote(
     is also called for each message as soon as all its recipients are answered, so the
     queue can record them before the rest of the batch is done. ``lmtp``: the hop is an
     LMTP server (RFC 2033: LHLO, one reply per recipient after the body).
+    ``connections``: take a kept connection to the hop when there is one, and keep this
+    one for the next batch when it ends in good order (`connections.ConnectionCache`).
     """
     results: list[list[RecipientResult | None]] = [[None] * len(m.recipients) for m in messages]
     reported: set[int] = set()
@@ -140,7 +148,7 @@ def deliver_remote(
             attempt = kind(hop, address, messages, results, helo, timeout, tls_context, settled)
             try:
                 try:
-                    attempt.run(starttls=True)
+                    attempt.run(starttls=True, connections=connections)
                 except _PlainRetry as exc:
                     failures.append(("4.7.5", f"{hop.host}[{address}]: {exc}; retried without TLS"))
                     attempt.run(starttls=False)
@@ -251,27 +259,50 @@ class _Attempt:
 
     # -- the connection
 
-    def run(self, *, starttls: bool) -> None:
-        """Connect and deliver; raises `_HopFailed` or `_PlainRetry`."""
+    def run(self, *, starttls: bool, connections: ConnectionCache | None = None) -> None:
+        """Deliver over a kept connection or a new one; raises `_HopFailed` or
+        `_PlainRetry`. With ``connections`` the connection is kept when it ends well."""
         self.starttls = starttls
+        key = (type(self).__name__, self.hop, self.address)
+        if connections is not None:
+            while (kept := connections.take(key)) is not None:
+                transport, self.sess = kept
+                try:
+                    self._drive(transport, reused=True, connections=connections, key=key)
+                    return
+                except _Stale:
+                    continue  # closed meanwhile: another kept one, or a new connection
         self.sess = self._new_session()  # a fresh session for each connection
+        self._drive(self._connect(), reused=False, connections=connections, key=key)
+
+    def _connect(self) -> SocketTransport:
         try:
             sock = socket.create_connection((self.address, self.hop.port), timeout=self.timeout)
         except TimeoutError:
             raise _HopFailed(f"no connection in {self.timeout} s", "4.4.1") from None
         except OSError as exc:
             raise _HopFailed(f"cannot connect: {exc.strerror or exc}", "4.4.1") from None
-        transport = SocketTransport(sock)
+        return SocketTransport(sock)
+
+    def _drive(
+        self,
+        transport: SocketTransport,
+        *,
+        reused: bool,
+        connections: ConnectionCache | None,
+        key: object,
+    ) -> None:
+        keep = False
         try:
-            if self.hop.implicit_tls:
+            if self.hop.implicit_tls and not reused:
                 transport.start_tls(
                     self._context(),
                     server_side=False,
                     hostname=self.hop.host,
                     timeout=self.timeout,
                 )
-            drive(self._session(), transport)
-        except (_HopFailed, _PlainRetry):
+            keep = drive(self._session(reused=reused, keep=connections is not None), transport)
+        except (_HopFailed, _PlainRetry, _Stale):
             raise
         except TLSFailed as exc:
             raise _HopFailed(f"TLS failed: {exc.reason}", "4.7.5") from None
@@ -284,18 +315,31 @@ class _Attempt:
         except (ProtocolError, MailError) as exc:
             raise _HopFailed(f"protocol error: {exc}", "4.5.0") from None
         finally:
-            transport.close()
+            if keep and connections is not None:
+                connections.put(key, transport, self.sess)
+            else:
+                transport.close()
 
-    def _session(self) -> Op[None]:
+    def _session(self, *, reused: bool = False, keep: bool = False) -> Op[bool]:
+        """The whole conversation; True when the connection ended in good order and is
+        to be kept (``keep``: no QUIT then)."""
         sess = self.sess
-        info = yield Info()
-        sess.tls = info.tls
-        greeting = yield from self._reply()
-        if greeting.code != 220:
-            raise _HopFailed(f"greeting: {greeting.code} {_text(greeting)}", "4.4.2")
-        yield from self._hello()
-        yield from self._secure()
-        yield from self._login()
+        if reused:
+            try:
+                reply = yield from self._command(s.Rset())
+            except Exception as exc:  # closed, timed out, 421: not this batch's business
+                raise _Stale(str(exc)) from None
+            if reply.code != 250:
+                raise _Stale(f"RSET: {reply.code}")
+        else:
+            info = yield Info()
+            sess.tls = info.tls
+            greeting = yield from self._reply()
+            if greeting.code != 220:
+                raise _HopFailed(f"greeting: {greeting.code} {_text(greeting)}", "4.4.2")
+            yield from self._hello()
+            yield from self._secure()
+            yield from self._login()
         first = True
         for index in range(len(self.messages)):
             if all(r is not None for r in self.results[index]):
@@ -307,8 +351,11 @@ class _Attempt:
             first = False
             yield from self._transaction(index)
             self.settled(index)
+        if keep:
+            return True
         with contextlib.suppress(Exception):  # delivered already: the end does not matter
             yield from self._command(s.Quit())
+        return False
 
     def _reply(self) -> Op[s.Reply]:
         reply = yield from self.sess.reply()

@@ -36,6 +36,7 @@ import attrs
 from mailproto import smtp
 
 from . import bounce
+from .connections import ConnectionCache
 from .local import LMTPTarget, deliver_local
 from .queue import Queue, QueuedRecipient, QueueEntry
 from .remote import OutgoingMessage, RecipientResult, deliver_remote
@@ -144,6 +145,8 @@ class DeliveryRunner:
         self._pool = ThreadPoolExecutor(
             max_workers=workers + local_workers, thread_name_prefix="delivery"
         )
+        # LMTP connections to the MDA kept between batches (Postfix caches them too).
+        self.connections = ConnectionCache(size=local_workers)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -161,6 +164,7 @@ class DeliveryRunner:
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.connections.close()
 
     def submit(self, entry: QueueEntry) -> None:
         """A new entry is in the queue (the SMTP server calls this after its commit)."""
@@ -184,6 +188,7 @@ class DeliveryRunner:
             while self._work and time.monotonic() < deadline:
                 self._dispatch()
                 self._cond.wait(0.05)
+        self.connections.close()  # nothing is coming after this
 
     def idle(self) -> bool:
         """No attempt running or waiting."""
@@ -214,6 +219,7 @@ class DeliveryRunner:
                     self._flush()
             except OSError:
                 log.exception("cannot read the queue's flush request")
+            self.connections.sweep()
             with self._cond:
                 now = self.clock()
                 self._schedule(now)
@@ -317,7 +323,9 @@ class DeliveryRunner:
         report: Callable[[int, list[RecipientResult]], None],
     ) -> list[list[RecipientResult]]:
         if dest == LOCAL:
-            return self._local(self.lmtp, messages, helo=self.hostname, report=report)
+            return self._local(
+                self.lmtp, messages, helo=self.hostname, report=report, connections=self.connections
+            )
         try:
             hops = self.router.route(dest)
         except RouteError as exc:
