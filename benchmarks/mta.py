@@ -10,8 +10,9 @@ one connection per message (no ``-d``), to ``user@localhost``, with 1 and 20 con
 sessions (``--sessions``), into each target in turn, each one fresh:
 
 - ours: `MailSystem` (listeners smtp + lmtp) in a child process (this script with
-  ``--serve-ours``): inbound SMTP -> durable queue -> delivery runner -> LMTP -> our MDA's
-  Maildir (``DATA/mail/user``);
+  ``--serve-ours``) as ``mailproto serve`` runs it by default (anyio flavour, inbound
+  SMTP served by two child processes, the MDA's LMTP by one): inbound SMTP -> durable
+  queue -> delivery runner -> LMTP -> our MDA's Maildir (``DATA/mail/user``);
 - Postfix: a private instance (``mta_postfix.py``): smtpd -> queue -> virtual Maildir;
 - aiosmtpd: a handler writing each message to a Maildir, fsync of the file and of
   new/ before the 250 (in a worker thread, so concurrent sessions overlap their fsyncs),
@@ -19,11 +20,10 @@ sessions (``--sessions``), into each target in turn, each one fresh:
 - smtp-sink (``-u nobody``): accepts and discards, the ceiling of the load generator;
 - ours-queue (only when named in ``--targets``): ours with the delivery runner never told
   of new entries, to tell the cost of SMTP + queue from that of delivery;
-- ours-1proc (only when named): ours with the MDA's LMTP in the same process as the rest
-  (``lmtp_process = false``), where "ours" gives it a process of its own as
-  ``mailproto serve`` does;
-- ours-anyio (only when named): ours on the anyio flavour (``serve_anyio``, the default
-  of ``mailproto serve``) where "ours" runs the blocking one (``start()``).
+- ours-1proc (only when named): everything in one process on the blocking flavour
+  (``MailSystem.start()`` with the library's defaults: no child processes);
+- ours-smtpN (only when named, N = 0..8): ours with N inbound SMTP processes (0: the
+  SMTP sessions in the main process).
 
 Per row: messages per second accepted (smtp-source wall time) and seconds from the start
 until the last message is in the Maildir (files in new/ and cur/ polled every 10 ms once
@@ -64,7 +64,7 @@ import report
 USER, DOMAIN, SENDER = "user", "localhost", "sender@example.com"
 TARGETS = ("ours", "postfix", "aiosmtpd", "smtp-sink")
 # Diagnostics, run only when named in --targets.
-EXTRA_TARGETS = ("ours-queue", "ours-1proc", "ours-anyio")
+EXTRA_TARGETS = ("ours-queue", "ours-1proc", *(f"ours-smtp{n}" for n in range(9)))
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -117,12 +117,14 @@ def serve_ours(
     clock: str,
     deliver: bool = True,
     lmtp_process: bool = True,
-    flavour: str = "blocking",
+    flavour: str = "anyio",
+    smtp_processes: int = 2,
 ) -> None:
     """The child: our MailSystem; "SMTP_PORT" on stdout; stops at stdin EOF. Without
-    ``deliver`` the runner is never told of new entries: SMTP and the queue alone. With
-    ``lmtp_process`` (the default of `mailproto serve`) the MDA's LMTP runs in a process
-    of its own. ``flavour``: "blocking" (``start()``) or "anyio" (``serve_anyio``)."""
+    ``deliver`` the runner is never told of new entries: SMTP and the queue alone. The
+    defaults are those of `mailproto serve`: the MDA's LMTP in a process of its own
+    (``lmtp_process``), inbound SMTP in ``smtp_processes`` more, the anyio flavour
+    (``flavour``: "anyio" for ``serve_anyio``, "blocking" for ``start()``)."""
     from mailproto_adapters.mda.users import ScryptParams, UserDB
     from mailproto_adapters.mta.runner import DeliveryRunner
     from mailproto_adapters.system import ListenerConfig, MailSystem, SystemConfig
@@ -141,6 +143,7 @@ def serve_ours(
             ListenerConfig(service="smtp", max_connections=1024, max_per_ip=1024),
         ),
         lmtp_process=lmtp_process,
+        smtp_processes=smtp_processes,
     )
     if flavour == "anyio":
         import anyio
@@ -283,8 +286,8 @@ def target(
             args.append("--no-delivery")
         if name == "ours-1proc":
             args.append("--one-process")
-        if name == "ours-anyio":
-            args += ["--flavour", "anyio"]
+        if name.startswith("ours-smtp"):
+            args += ["--smtp-processes", name.removeprefix("ours-smtp")]
         if profile:
             args += ["--child-profile", profile, "--profile-clock", clock]
         child = Child(args)
@@ -417,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-aiosmtpd", metavar="MAILDIR", help=argparse.SUPPRESS)
     parser.add_argument("--no-delivery", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--flavour", default="blocking", help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-processes", type=int, default=2, help=argparse.SUPPRESS)
     report.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.serve_ours:
@@ -427,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
             args.profile_clock,
             deliver=not args.no_delivery,
             lmtp_process=not args.one_process,
-            flavour=args.flavour,
+            flavour="blocking" if args.one_process else "anyio",
+            smtp_processes=0 if args.one_process else args.smtp_processes,
         )
         return 0
     if args.serve_aiosmtpd:

@@ -64,6 +64,7 @@ demo_user = "demo"              # made on first start (no users yet), password p
 grace = "10s"                   # sessions get this long to finish at shutdown
 log_level = "info"
 lmtp_process = true             # local delivery (the MDA's LMTP) in a process of its own
+smtp_processes = 2              # inbound SMTP served by this many processes (0: this one)
 
 [domains]
 local = ["localhost"]           # mail for these domains is delivered to our users
@@ -159,6 +160,7 @@ class Settings:
     grace: float
     log_level: str
     lmtp_process: bool
+    smtp_processes: int
     postmaster: str | None
     local_domains: tuple[str, ...]
     listeners: tuple[ListenerConfig, ...]
@@ -387,6 +389,7 @@ def parse_config(
         )
         log_level = "info"
     lmtp_process = server.get_bool("lmtp_process", True)
+    smtp_processes = server.get_int("smtp_processes", 2, 0, 64)
     server.done()
 
     domains = top.table("domains")
@@ -564,6 +567,7 @@ def parse_config(
             "grace": grace,
             "log_level": log_level,
             "lmtp_process": lmtp_process,
+            "smtp_processes": smtp_processes,
         },
         "domains": {"local": local_domains},
         "tls": {
@@ -618,6 +622,7 @@ def parse_config(
         grace=grace,
         log_level=log_level,
         lmtp_process=lmtp_process,
+        smtp_processes=smtp_processes,
         postmaster=postmaster,
         local_domains=tuple(dict.fromkeys(local_domains)),
         listeners=listeners,

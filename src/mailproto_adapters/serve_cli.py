@@ -1,4 +1,4 @@
-"""``mailproto serve`` and ``mailproto check-config``: the whole mail system in one process.
+"""``mailproto serve`` and ``mailproto check-config``: the whole mail system, one command.
 
 ``serve`` reads the configuration (`config`; the embedded default of DESIGN.md section 4
 without ``--config``), makes what a first start needs (the data directory, a
@@ -82,15 +82,17 @@ def _config_errors(error: ConfigError, out: TextIO) -> None:
 # -- preparing a start ----------------------------------------------------------------------
 
 
-def tls_context(settings: Settings) -> tuple[ssl.SSLContext, Path, bool]:
+def tls_context(settings: Settings) -> tuple[ssl.SSLContext, Path, Path, bool]:
     """The server TLS context: ``[tls]``'s certificate, else the self-signed one in
-    ``DATA/tls`` (made when missing). Returns it, the certificate's path and whether it
-    is self-signed; raises `ConfigError` naming the key when it cannot be loaded."""
+    ``DATA/tls`` (made when missing). Returns it, the certificate's and the key's paths
+    and whether it is self-signed; raises `ConfigError` naming the key when it cannot be
+    loaded."""
     from .tls_setup import ensure_self_signed, server_context
 
     if settings.tls_cert is not None and settings.tls_key is not None:
         try:
-            return server_context(settings.tls_cert, settings.tls_key), settings.tls_cert, False
+            context = server_context(settings.tls_cert, settings.tls_key)
+            return context, settings.tls_cert, settings.tls_key, False
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise ConfigError(
                 [f"tls.cert: cannot load {settings.tls_cert} with {settings.tls_key}: {exc}"]
@@ -100,7 +102,7 @@ def tls_context(settings: Settings) -> tuple[ssl.SSLContext, Path, bool]:
     )
     if created:
         log.info("made a self-signed certificate: %s", cert)
-    return server_context(cert, key), cert, True
+    return server_context(cert, key), cert, key, True
 
 
 def ensure_demo_user(settings: Settings) -> str | None:
@@ -124,7 +126,7 @@ def prepare(settings: Settings) -> tuple[SystemConfig, Path, bool, str | None]:
     Returns it, the certificate path, whether it is self-signed, and the demo user's new
     password (None unless it was made now)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    context, cert, self_signed = tls_context(settings)
+    context, cert, key, self_signed = tls_context(settings)
     password = ensure_demo_user(settings)
     listeners = settings.listeners
     if settings.source == "embedded default":  # LMTP is internal there: any port will do
@@ -156,6 +158,8 @@ def prepare(settings: Settings) -> tuple[SystemConfig, Path, bool, str | None]:
         local_workers=settings.local_workers,
         grace=settings.grace,
         lmtp_process=settings.lmtp_process,
+        smtp_processes=settings.smtp_processes,
+        tls_files=(cert, key),
         webmail=(settings.webmail_host, settings.webmail_port)
         if settings.webmail_enabled
         else None,
@@ -309,7 +313,7 @@ def serve_main(argv: Sequence[str]) -> int:
     """``mailproto serve [--config FILE] [--data DIR] [--flavour anyio|blocking]``."""
     parser = _Parser(
         prog="mailproto serve",
-        description="Run the whole mail system (MTA, MDA, delivery) in one process.",
+        description="Run the whole mail system: MTA, MDA, delivery and webmail.",
     )
     parser.add_argument(
         "--config",

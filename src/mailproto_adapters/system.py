@@ -17,8 +17,10 @@ import contextlib
 import errno
 import functools
 import logging
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from ._effects import Op, TransportInfo
 from ._serve_async import AnyIOServer, AsyncioServer
 from ._serve_blocking import BlockingServer, listen_socket
 from ._serving import ServeConfig
-from .mda.lmtp_process import LMTPProcess
+from .listener_process import ListenerProcesses
 from .mda.service import MDA
 from .mta.local import LMTPTarget
 from .mta.routing import Router
@@ -107,9 +109,13 @@ class SystemConfig:
     grace: float = 10.0
     # Webmail (host, port): an HTTP server, a client of the imap and submission listeners.
     webmail: tuple[str, int] | None = None
-    # The MDA's LMTP listener (local delivery) served by a child process: a core of its
-    # own for delivery (`mda.lmtp_process`); the parent keeps the socket.
+    # The MDA's LMTP listener (local delivery) served by a child process, and each
+    # inbound SMTP listener by this many (0: by this process), so that they get cores of
+    # their own (`listener_process`); the parent keeps the sockets. The SMTP children
+    # build their TLS context (STARTTLS) from ``tls_files`` (certificate, key).
     lmtp_process: bool = False
+    smtp_processes: int = 0
+    tls_files: tuple[Path, Path] | None = None
 
 
 @contextlib.contextmanager
@@ -141,6 +147,21 @@ def _any_port(listener: ListenerConfig, exc: OSError) -> ListenerConfig:
         raise exc
     log.warning("%s: port %d is taken, using a free port", listener.service, listener.port)
     return attrs.evolve(listener, port=0)
+
+
+def _listen_retrying(listener: ListenerConfig, patience: float = 10.0) -> socket.socket:
+    """A listening socket for children to serve. After a crash of this process its
+    children finish their sessions on their own, holding the old socket until they see
+    the end of their stdin (a fraction of a second): a restart waits for the port rather
+    than failing (only for a fixed port that may not move elsewhere)."""
+    deadline = time.monotonic() + (0.0 if listener.any_port_if_taken else patience)
+    while True:
+        try:
+            return listen_socket(listener.host, listener.port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _on_asyncio() -> bool:
@@ -207,7 +228,7 @@ class MailSystem:
         self.ports: dict[str, int] = {}
         self.bound: list[tuple[ListenerConfig, int]] = []
         self._blocking: list[BlockingServer] = []
-        self.lmtp_processes: list[LMTPProcess] = []
+        self.processes: list[ListenerProcesses] = []
         self._stop_event: anyio.Event | None = None
         self._stop_requested = False
         self.webmail: Webmail | None = None
@@ -277,33 +298,78 @@ class MailSystem:
         self.bound.append((listener, port))
         self.ports.setdefault(listener.service, port)
 
-    def _lmtp_process(self, listener: ListenerConfig) -> None:
-        """Bind the LMTP socket here and start the child that serves it."""
+    def _in_processes(self, listener: ListenerConfig) -> bool:
+        """Whether child processes serve this listener."""
+        if listener.service == "lmtp":
+            return self.config.lmtp_process
+        return listener.service == "smtp" and self.config.smtp_processes > 0
+
+    def _child_settings(self, listener: ListenerConfig) -> dict[str, Any]:
+        config = self.config
+        settings: dict[str, Any] = {
+            "service": listener.service,
+            "data_dir": str(config.data_dir),
+            "hostname": config.hostname,
+            "max_message_size": config.max_message_size,
+            "max_connections": listener.max_connections,
+            "max_per_ip": listener.max_per_ip,
+            "grace": config.grace,
+        }
+        if listener.service == "lmtp":
+            return settings
+        if config.tls_context is not None:
+            if config.tls_files is None:
+                raise ValueError("smtp_processes with TLS needs tls_files (certificate, key)")
+            settings["tls_cert"], settings["tls_key"] = map(str, config.tls_files)
+        settings.update(
+            local_domains=list(config.local_domains),
+            aliases={k: list(v) for k, v in config.aliases.items()},
+            postmaster=config.postmaster,
+            max_recipients=config.max_recipients,
+            allow_plaintext=config.allow_plaintext,
+        )
+        return settings
+
+    def _start_processes(self, listener: ListenerConfig) -> None:
+        """Bind the listener's socket here and start the children that serve it."""
+        settings = self._child_settings(listener)
         with _naming(listener):
             try:
-                sock = listen_socket(listener.host, listener.port)
+                sock = _listen_retrying(listener)
             except OSError as exc:
                 moved = _any_port(listener, exc)
                 sock = listen_socket(moved.host, moved.port)
-        child = LMTPProcess(
+        lmtp = listener.service == "lmtp"
+        children = ListenerProcesses(
             sock,
-            self.config.data_dir,
-            hostname=self.config.hostname,
-            max_message_size=self.config.max_message_size,
-            max_connections=listener.max_connections,
-            max_per_ip=listener.max_per_ip,
-            grace=self.config.grace,
+            settings,
+            count=1 if lmtp else self.config.smtp_processes,
+            on_queued=None if lmtp else self._queued_id,
+            on_exit=None if lmtp else self._rescan,
         )
         try:
-            child.start()
+            children.start()
         except BaseException:
             sock.close()
             raise
-        self.lmtp_processes.append(child)
-        self._bound(listener, child.port)
+        self.processes.append(children)
+        self._bound(listener, children.port)
 
-    def _close_lmtp_processes(self, grace: float | None) -> None:
-        children, self.lmtp_processes = self.lmtp_processes, []
+    def _queued_id(self, entry_id: str) -> None:
+        """A child queued a message: the runner takes it as it takes ours."""
+        entry = self.mta.queue.load(entry_id)
+        if entry is not None:
+            self._queued(entry)
+
+    def _rescan(self) -> None:
+        """A child ended: what it queued and did not say is found in the queue."""
+        if self.runner is not None:
+            self.runner.rescan()
+
+    def _close_processes(self, grace: float | None, *, mda: bool) -> None:
+        """Stop the MDA's children (``mda``) or the MTA's, all at once."""
+        children = [p for p in self.processes if (p.service in MDA_SERVICES) == mda]
+        self.processes = [p for p in self.processes if p not in children]
         threads = [threading.Thread(target=c.close, args=(grace,)) for c in children]
         for thread in threads:
             thread.start()
@@ -311,8 +377,8 @@ class MailSystem:
             thread.join()
 
     def _listen(self, listener: ListenerConfig) -> None:
-        if listener.service == "lmtp" and self.config.lmtp_process:
-            self._lmtp_process(listener)
+        if self._in_processes(listener):
+            self._start_processes(listener)
             return
         with _naming(listener):
             try:
@@ -398,11 +464,12 @@ class MailSystem:
             self._portal_cm.__exit__(None, None, None)
         mta_side = [s for s in self._blocking if s.config.name not in MDA_SERVICES]
         _close_blocking(mta_side, grace)
+        self._close_processes(grace, mda=False)
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
         _close_blocking([s for s in self._blocking if s not in mta_side], grace)
-        self._close_lmtp_processes(grace)
+        self._close_processes(grace, mda=True)
         self._blocking.clear()
         self.servers.clear()
 
@@ -450,8 +517,8 @@ class MailSystem:
         listener: ListenerConfig,
         started: list[AnyIOServer | AsyncioServer],
     ) -> None:
-        if listener.service == "lmtp" and self.config.lmtp_process:
-            await anyio.to_thread.run_sync(self._lmtp_process, listener)
+        if self._in_processes(listener):
+            await anyio.to_thread.run_sync(self._start_processes, listener)
             return
         factory = self._factory(listener.service)
         server: AnyIOServer | AsyncioServer
@@ -475,11 +542,12 @@ class MailSystem:
         if self.webmail is not None:
             await self.webmail.close(grace)
         await close_all([s for s in started if s.config.name not in MDA_SERVICES])
+        await anyio.to_thread.run_sync(functools.partial(self._close_processes, grace, mda=False))
         runner, self.runner = self.runner, None
         if runner is not None:
             await anyio.to_thread.run_sync(runner.stop)
         await close_all([s for s in started if s.config.name in MDA_SERVICES])
-        await anyio.to_thread.run_sync(self._close_lmtp_processes, grace)
+        await anyio.to_thread.run_sync(functools.partial(self._close_processes, grace, mda=True))
 
     def stop_anyio(self) -> None:
         """Ask `serve_anyio` to shut down gracefully (call it from the event loop)."""

@@ -10,10 +10,15 @@ random intervals. A client whose attempt gets no 250 tries again with a new atte
   (an attempt cut short after the queue's commit but before its 250 may be delivered:
   the client cannot know, RFC 5321 section 6.1 accepts such duplicates of a message);
 - nothing else appears, no half-written message, and every message gets delivered.
+
+Twice: everything in one process, and as ``mailproto serve`` runs by default (inbound
+SMTP in two child processes, the MDA's LMTP in one), where the SIGKILL reaches the main
+process only and its children go on with the sessions they have, then stop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -25,6 +30,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from mailproto_adapters.mda.users import ScryptParams, UserDB
 
@@ -46,20 +53,31 @@ def free_port() -> int:
 class Child:
     """The mail system process; `restart()` kills it (SIGKILL) and starts it again."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, children: bool = False) -> None:
         self.data = data
+        self.children = children
         self.smtp, self.lmtp = free_port(), free_port()
         self.proc: subprocess.Popen[str] | None = None
         self.kills = 0
+        self.groups: list[int] = []  # each life's process group: its children too
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), str(self.data), str(self.smtp), str(self.lmtp)],
+            [
+                sys.executable,
+                str(CHILD),
+                str(self.data),
+                str(self.smtp),
+                str(self.lmtp),
+                *(["children"] if self.children else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            start_new_session=True,
         )
+        self.groups.append(self.proc.pid)
         assert self.proc.stdout is not None
         assert self.proc.stdout.readline().strip() == "ready"
 
@@ -88,6 +106,10 @@ class Child:
                 self.proc.kill()
                 self.proc.wait()
             self._forget()
+        # Children of killed lives end by themselves (end of their stdin); make sure.
+        for group in self.groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
 
 
 def message(attempt: str) -> bytes:
@@ -102,11 +124,14 @@ def message(attempt: str) -> bytes:
     )
 
 
-def test_kill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("children", [False, True], ids=["one process", "children"])
+def test_kill_at_random_moments_loses_and_duplicates_nothing(
+    tmp_path: Path, children: bool
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     UserDB(data / "users.toml", scrypt=ScryptParams(n=2**4)).add("alice", "pw-not-used-here")
-    child = Child(data)
+    child = Child(data, children)
     child.start()
     lock = threading.Lock()
     acked: set[str] = set()

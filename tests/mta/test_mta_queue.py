@@ -345,18 +345,46 @@ def test_commit_with_invalid_field_is_refused(queue: Queue, tmp_path: Path) -> N
     assert listing(tmp_path / "queue" / "envelopes") == []
 
 
-def test_commit_rename_failure_leaves_nothing(
-    queue: Queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("step", ["link", "unlink"])
+def test_commit_link_failure_leaves_nothing(
+    queue: Queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    def rename(src: str, dst: str) -> None:
+    """The entry's name is made by a link, then the tmp/ name removed: a failure of
+    either leaves neither (the client gets a 451 and the message is not queued)."""
+    real = getattr(os, step)
+
+    def broken(*args: Any) -> None:
+        if step == "unlink" and not str(args[0]).endswith(".msg"):
+            return real(*args)  # type: ignore[no-any-return]
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, step, broken)
     with pytest.raises(OSError, match="Input/output"):
         enqueue(queue)
     monkeypatch.undo()
-    for sub in ("tmp", "envelopes"):
-        assert listing(tmp_path / "queue" / sub) == []
+    assert listing(tmp_path / "queue" / "envelopes") == []
+    queue.recover()  # a tmp/ name that could not be removed goes at the next start
+    assert listing(tmp_path / "queue" / "tmp") == []
+
+
+def test_commit_never_replaces_the_entry_of_another_process(tmp_path: Path, clock: Clock) -> None:
+    """Two processes on one queue (the inbound SMTP children) that drew the same id: the
+    second commit fails (its client retries), the first entry stays whole."""
+    first, second = Queue(tmp_path / "queue", clock=clock), Queue(tmp_path / "queue", clock=clock)
+    mine = first.new_message()
+    mine.write(MESSAGE)
+    theirs = second.new_message()
+    theirs.write(b"Subject: the other\r\n\r\nbody\r\n")
+    theirs.id = mine.id
+    rcpts = [QueuedRecipient(address="b@example.net")]
+    entry = first.commit(mine, sender="a@example.org", recipients=rcpts)
+    with pytest.raises(FileExistsError):
+        second.commit(theirs, sender="c@example.org", recipients=rcpts)
+    assert read_message(first, entry.id) == MESSAGE
+    loaded = second.load(entry.id)
+    assert loaded is not None
+    assert loaded.sender == "a@example.org"
+    assert listing(tmp_path / "queue" / "tmp") == []
 
 
 def test_commit_sync_failure_leaves_nothing(

@@ -597,8 +597,13 @@ class Queue:
                 kind=kind,
             )
             writer._finish(_trailer(entry))  # 1. envelope appended, the file fsynced
-            final = self._entry_path(entry_id)
-            os.rename(writer.path, final)  # 2. queued, once the rename is durable:
+            target = self._entry_path(entry_id)
+            # 2. queued, once the new name is durable. A link, not a rename: an entry of
+            # another process that drew the same id (the same microsecond and the same
+            # 16 random bits) is refused, never replaced; the client gets a 451.
+            os.link(writer.path, target)
+            final = target
+            os.unlink(writer.path)
             self._sync.sync()  # 3. envelopes/ fsynced, shared by concurrent commits
             return entry
         except BaseException:

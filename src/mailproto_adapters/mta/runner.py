@@ -173,6 +173,12 @@ class DeliveryRunner:
             heapq.heappush(self._heap, (entry.next_attempt, entry.id))
             self._cond.notify_all()
 
+    def rescan(self) -> None:
+        """Read the queue again for entries nobody submitted (another process queued
+        them and could not say so)."""
+        self._load_all()
+        self.wake()
+
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
