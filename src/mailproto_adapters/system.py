@@ -356,10 +356,10 @@ class MailSystem:
         self._bound(listener, children.port)
 
     def _queued_id(self, entry_id: str) -> None:
-        """A child queued a message: the runner takes it as it takes ours."""
-        entry = self.mta.queue.load(entry_id)
-        if entry is not None:
-            self._queued(entry)
+        """A child queued a message: the runner takes it as it takes ours (it reads the
+        entry when it schedules it)."""
+        if self.runner is not None and entry_id in self.mta.queue:  # a queue id, queued
+            self.runner.submit_id(entry_id)
 
     def _rescan(self) -> None:
         """A child ended: what it queued and did not say is found in the queue."""

@@ -168,9 +168,13 @@ class DeliveryRunner:
 
     def submit(self, entry: QueueEntry) -> None:
         """A new entry is in the queue (the SMTP server calls this after its commit)."""
+        self.submit_id(entry.id, entry.next_attempt)
+
+    def submit_id(self, entry_id: str, when: float | None = None) -> None:
+        """A new entry, by its id (another process queued it): due at ``when`` (now)."""
         with self._cond:
-            self._fresh.add(entry.id)
-            heapq.heappush(self._heap, (entry.next_attempt, entry.id))
+            self._fresh.add(entry_id)
+            heapq.heappush(self._heap, (self.clock() if when is None else when, entry_id))
             self._cond.notify_all()
 
     def rescan(self) -> None:
