@@ -25,6 +25,8 @@ sessions (``--sessions``), into each target in turn, each one fresh:
 - ours-smtpN (only when named, N = 0..8): ours with N inbound SMTP processes (0: the
   SMTP sessions in the main process).
 
+Each target runs ``--rounds`` times (3), the rounds interleaved, and the medians are
+shown: this machine's disk (its fsync latency) varies enough to move one run by 30%.
 Per row: messages per second accepted (smtp-source wall time) and seconds from the start
 until the last message is in the Maildir (files in new/ and cur/ polled every 10 ms once
 smtp-source is done). Ratios are ours/peer for msgs/s and peer/ours for the seconds, so
@@ -49,6 +51,7 @@ import platform
 import pstats
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -371,12 +374,25 @@ def ratio(mine: float | None, theirs: float | None, invert: bool = False) -> str
     return f"{(theirs / mine if invert else mine / theirs):.2f}"
 
 
-def print_table(sessions: int, rows: dict[str, tuple[float, float | None]]) -> None:
-    print(f"\n{sessions} session(s):")
+def median_run(runs: list[tuple[float, float | None]]) -> tuple[float, float | None]:
+    """The median rate, and the median time to the Maildir (of the runs that have one)."""
+    times = [t for _, t in runs if t is not None]
+    return statistics.median(r for r, _ in runs), statistics.median(times) if times else None
+
+
+def print_table(
+    sessions: int,
+    rows: dict[str, tuple[float, float | None]],
+    runs: dict[str, list[tuple[float, float | None]]] | None = None,
+) -> None:
+    print(f"\n{sessions} session(s)" + (" (medians; every round's rate)" if runs else "") + ":")
     print(f"  {'target':<10} {'msgs/s accepted':>16} {'s to last in Maildir':>21}")
     for name, (rate, seconds) in rows.items():
         shown = "n/a" if seconds is None else f"{seconds:.2f}"
-        print(f"  {name:<10} {rate:16.0f} {shown:>21}")
+        every = ""
+        if runs:
+            every = "  (" + ", ".join(f"{r:.0f}" for r, _ in runs[name]) + ")"
+        print(f"  {name:<10} {rate:16.0f} {shown:>21}{every}")
     if "ours" in rows:
         rate, seconds = rows["ours"]
         for peer in ("postfix", "aiosmtpd"):
@@ -408,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--sessions", default="1,20", help="comma-separated session counts")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of each target (interleaved); medians shown"
+    )
     parser.add_argument(
         "--targets",
         default=",".join(TARGETS),
@@ -456,18 +475,30 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="mailproto-bench-mta-"))
     os.chmod(root, 0o755)  # Postfix's processes must traverse it
     results: dict[int, dict[str, tuple[float, float | None]]] = {}
+    rounds = 1 if args.profile else args.rounds
     try:
         for s in sessions:
+            runs: dict[str, list[tuple[float, float | None]]] = {}
+            # Rounds interleave the targets, so that a slow spell of the machine (its
+            # disk's fsync latency varies a lot) is shared out rather than hitting one.
+            for n in range(rounds):
+                for name in targets:
+                    run_dir, clock = root / f"{name}-{s}-{n}", args.profile_clock
+                    with target(name, run_dir, profile=args.profile, clock=clock) as (
+                        port,
+                        dirs,
+                    ):
+                        run = run_load(port, dirs, args.messages, args.size, s)
+                    runs.setdefault(name, []).append(run)
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                    rate, seconds = run
+                    shown = "n/a" if seconds is None else f"{seconds:.2f} s"
+                    print(f"  ran {name} x{s} (round {n + 1}/{rounds}): {rate:.0f} msgs/s, "
+                          f"{shown}; load {load_average()}", flush=True)  # fmt: skip
             rows = results.setdefault(s, {})
-            for name in targets:
-                run_dir, clock = root / f"{name}-{s}", args.profile_clock
-                with target(name, run_dir, profile=args.profile, clock=clock) as (port, dirs):
-                    rows[name] = run_load(port, dirs, args.messages, args.size, s)
-                rate, seconds = rows[name]
-                shown = "n/a" if seconds is None else f"{seconds:.2f} s"
-                print(f"  ran {name} x{s}: {rate:.0f} msgs/s, {shown}; "
-                      f"load {load_average()}", flush=True)  # fmt: skip
-            print_table(s, rows)
+            for name, got in runs.items():
+                rows[name] = median_run(got)
+            print_table(s, rows, runs if rounds > 1 else None)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.profile:

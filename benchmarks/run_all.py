@@ -117,7 +117,7 @@ SPECS = [
     Spec("imap_core", quick=["--runs", "1", "--messages", "1000"]),
     Spec("imap_message", quick=["--runs", "2", "--generated", "100"]),
     Spec("system", quick=["--messages", "200"]),
-    Spec("mta", quick=["--messages", "300"], setup=_mta_setup),
+    Spec("mta", quick=["--messages", "300", "--rounds", "1"], setup=_mta_setup),
     Spec(
         "clients",
         quick=["--messages", "200", "--runs", "1", "--imap-messages", "1000"],
