@@ -146,18 +146,15 @@ class ListenerProcesses:
         """The running children's process ids."""
         return [c.process.pid for c in self._children if c is not None]
 
-    def _command(self) -> list[str]:
+    def _settings_line(self) -> str:
+        """The child's settings: one line of JSON, the first on its stdin (a command
+        line would show them in ``ps`` and limits one argument to 128 KiB)."""
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         settings = {**self.settings, "fd": self.listener.fileno(), "log_level": str(level)}
         for key in ("max_connections", "max_per_ip"):
             if key in settings:
                 settings[key] = max(1, math.ceil(int(settings[key]) / self.count))
-        return [
-            sys.executable,
-            "-m",
-            "mailproto_adapters.listener_process",
-            json.dumps(settings),
-        ]
+        return json.dumps(settings) + "\n"
 
     def _spawn(self) -> _Child:
         """Start a child and wait until it serves."""
@@ -166,13 +163,19 @@ class ListenerProcesses:
     def _launch(self) -> _Starting:
         """Start a child; its `_Starting.wait` returns once it said "ready"."""
         process = subprocess.Popen(
-            self._command(),
+            [sys.executable, "-m", "mailproto_adapters.listener_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             pass_fds=(self.listener.fileno(),),
             env={**os.environ, "PYTHONPATH": _import_path()},
         )
+        assert process.stdin is not None
+        try:
+            process.stdin.write(self._settings_line())
+            process.stdin.flush()
+        except OSError:
+            pass  # it died at once: its start fails below, with its status
         starting = _Starting(self, process)
         starting.reader.start()
         return starting
@@ -342,10 +345,13 @@ def _build(settings: ChildSettings, say: Callable[[str], None]) -> tuple[Any, Se
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The child: serve the inherited socket until stdin ends or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="mailproto-listener")
-    parser.add_argument("settings", help="the settings, as JSON")
-    settings = json.loads(parser.parse_args(argv).settings)
+    """The child: its settings from the first line of stdin, then serve the inherited
+    socket until stdin ends or SIGTERM."""
+    argparse.ArgumentParser(
+        prog="python -m mailproto_adapters.listener_process",
+        description="A listener child of mailproto serve (settings: JSON on stdin).",
+    ).parse_args(argv)
+    settings = json.loads(sys.stdin.readline())
     level = str(settings.get("log_level", "WARNING")).upper()
     logging.basicConfig(
         level=getattr(logging, level, logging.WARNING),
