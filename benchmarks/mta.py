@@ -33,6 +33,9 @@ smtp-source is done). Ratios are ours/peer for msgs/s and peer/ours for the seco
 higher is better for both. Targets (issue 8): with 20 sessions, ours >= 1.0x Postfix and
 >= 2x aiosmtpd in msgs/s accepted.
 
+``--profile-children DIR`` has each listener child of ours (SMTP, LMTP) write its own
+profile there (``<service>-<pid>.prof``, the ``--profile-clock``), for `pstats`.
+
 ``--profile FILE`` runs only our target (at every ``--sessions`` count, the last run's
 profile kept) with cProfile on every thread of the child and prints the 25 functions
 with the most cumulative and the most internal time; ``--profile-clock cpu`` measures each
@@ -55,9 +58,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,45 +77,6 @@ SMTP_SINK = "/usr/sbin/smtp-sink"
 # --- our side, in a child process --------------------------------------------------------
 
 
-def profile_threads(clock: str) -> Callable[[], pstats.Stats | None]:
-    """Profile every thread started from now on (cProfile sees one thread only); the
-    returned function merges their profiles."""
-    import cProfile
-
-    profiles: list[cProfile.Profile] = []
-    original = threading.Thread.run
-
-    def run(self: threading.Thread) -> None:
-        profile = cProfile.Profile(time.thread_time) if clock == "cpu" else cProfile.Profile()
-        profiles.append(profile)
-        profile.enable()
-        try:
-            original(self)
-        finally:
-            profile.disable()
-
-    threading.Thread.run = run  # type: ignore[method-assign]
-    # And this thread (the event loop's, on the anyio flavour).
-    main = cProfile.Profile(time.thread_time) if clock == "cpu" else cProfile.Profile()
-    profiles.append(main)
-    main.enable()
-
-    def merged() -> pstats.Stats | None:
-        main.disable()
-        stats: pstats.Stats | None = None
-        for profile in profiles:
-            profile.snapshot_stats()
-            if not getattr(profile, "stats", None):
-                continue
-            if stats is None:
-                stats = pstats.Stats(profile)
-            else:
-                stats.add(profile)
-        return stats
-
-    return merged
-
-
 def serve_ours(
     data_dir: str,
     profile: str | None,
@@ -128,6 +91,7 @@ def serve_ours(
     defaults are those of `mailproto serve`: the MDA's LMTP in a process of its own
     (``lmtp_process``), inbound SMTP in ``smtp_processes`` more, the anyio flavour
     (``flavour``: "anyio" for ``serve_anyio``, "blocking" for ``start()``)."""
+    from mailproto_adapters._profiling import profile_threads
     from mailproto_adapters.mda.users import ScryptParams, UserDB
     from mailproto_adapters.mta.runner import DeliveryRunner
     from mailproto_adapters.system import ListenerConfig, MailSystem, SystemConfig
@@ -434,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", metavar="FILE", help="profile our child into FILE (pstats)")
     parser.add_argument("--profile-clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--profile-children", metavar="DIR", help="profiles of our children")
     parser.add_argument("--serve-ours", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--child-profile", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--serve-aiosmtpd", metavar="MAILDIR", help=argparse.SUPPRESS)
@@ -469,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{tool} not found (Debian package postfix)")
     # SIGTERM runs the finally blocks too (stops every target, removes the directory).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    if args.profile_children:  # inherited by our server process, then by its children
+        os.makedirs(args.profile_children, exist_ok=True)
+        os.environ["MAILPROTO_PROFILE_DIR"] = os.path.abspath(args.profile_children)
+        os.environ["MAILPROTO_PROFILE_CLOCK"] = args.profile_clock
     print(machine())
     print(f"smtp-source: {args.messages} messages, {args.size} octets of payload, one "
           f"connection per message, to {USER}@{DOMAIN}")  # fmt: skip

@@ -26,6 +26,7 @@ among the children, rounding up): Postfix's anvil, a shared counter, is not buil
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import logging
@@ -374,6 +375,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
+    profile_dir = os.environ.get("MAILPROTO_PROFILE_DIR")
+    if profile_dir:
+        from ._profiling import profile_threads
+
+        merged = profile_threads(os.environ.get("MAILPROTO_PROFILE_CLOCK", "wall"))
+        where = os.path.join(profile_dir, f"{settings['service']}-{os.getpid()}.prof")
+
+        def dump() -> None:
+            stats = merged()
+            if stats is not None:
+                stats.dump_stats(where)
+
+        atexit.register(dump)
     factory, config = _build(settings, say)
     listener = socket.socket(fileno=int(settings["fd"]))
     config = attrs.evolve(config, port=listener.getsockname()[1])
