@@ -1680,9 +1680,11 @@ class MaildirStore(MailStore):
         self._lock = threading.Lock()
         self._users: dict[str, MaildirUser] = {}
         os.makedirs(self.root, mode=0o700, exist_ok=True)
+        # Resolved once: a lookup per delivery and per login cost several lstat calls.
+        self._real_root = os.path.realpath(self.root)
 
     def user(self, name: str) -> MaildirUser:
-        path = os.path.join(os.path.realpath(self.root), user_dirname(name))
+        path = os.path.join(self._real_root, user_dirname(name))
         with self._lock:
             user = self._users.get(name)
             if user is None or not os.path.isdir(os.path.join(path, "cur")):

@@ -120,9 +120,11 @@ def mailbox_path(user_root: str, name: str) -> str:
     canonical = normalize_name(name)
     dirname = mailbox_dirname(canonical)
     root = os.path.realpath(user_root)
-    path = os.path.join(root, dirname) if dirname else root
+    if not dirname:  # INBOX: the user's directory itself
+        return root
+    path = os.path.join(root, dirname)
     real = os.path.realpath(path)
-    if dirname and (os.path.dirname(real) != root or os.path.basename(real) != dirname):
+    if os.path.dirname(real) != root or os.path.basename(real) != dirname:
         raise InvalidMailboxName("mailbox name escapes the user's directory")
     return path
 
