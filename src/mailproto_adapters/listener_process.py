@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ _BUSY = {
     **dict.fromkeys(MTA_SERVICES, b"421 4.7.0 Too many connections, try later\r\n"),
 }
 _READY = "ready"
+_MAX_RESTART_DELAY = 60.0
 _QUEUED = "queued "
 
 # What a child needs to build its MDA or MTA: plain JSON, given on its command line.
@@ -220,12 +222,19 @@ class ListenerProcesses:
         return self
 
     def _watch(self, slot: int) -> None:
-        """Start the child in ``slot`` again whenever it exits while we are not closing."""
+        """Start the child in ``slot`` again whenever it exits while we are not closing;
+        one that keeps dying young is started less and less often (up to once a minute),
+        as Postfix throttles a service that fails."""
+        delay = self.restart_delay
         while not self._closing.is_set():
             child = self._children[slot]
             if child is None:
                 return
+            born = time.monotonic()
             status = child.process.wait()
+            young = time.monotonic() - born < 10
+            if not young:
+                delay = self.restart_delay
             child.reader.join(5)  # every "queued" line it wrote has been handed on
             if self._closing.is_set():
                 return
@@ -236,7 +245,7 @@ class ListenerProcesses:
                     self.on_exit()
                 except Exception:
                     log.exception("the on_exit hook failed")
-            while not self._closing.wait(self.restart_delay):
+            while not self._closing.wait(delay):
                 try:
                     with self._lock:
                         if self._closing.is_set():
@@ -245,6 +254,9 @@ class ListenerProcesses:
                     break
                 except (OSError, RuntimeError) as exc:
                     log.error("cannot start the %s process: %s", self.service, exc)
+                    delay = min(delay * 2, _MAX_RESTART_DELAY)
+            if young:  # the next one waits longer
+                delay = min(delay * 2, _MAX_RESTART_DELAY)
 
     def close(self, grace: float | None = None) -> None:
         """Stop the children (their sessions get ``grace`` seconds) and close the socket."""

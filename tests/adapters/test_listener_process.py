@@ -316,3 +316,25 @@ def test_submission_services_in_children(tmp_path: Path, tls_files: Any) -> None
     queue = Queue(data / "queue")
     entries = [queue.load(id_) for id_ in queued]
     assert all(e is not None and e.auth_user == "alice" for e in entries)
+
+
+def test_a_child_that_keeps_dying_young_is_started_less_often(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config(data)
+    settings = {"service": "lmtp", "data_dir": str(data)}
+    children = ListenerProcesses(
+        socket.create_server(("127.0.0.1", 0)), settings, restart_delay=0.3
+    ).start()
+    try:
+        gaps = []
+        for starts in (2, 3):
+            os.kill(pid_of(children), signal.SIGKILL)
+            died = time.monotonic()
+            wait_for(lambda n=starts: children.starts == n)  # type: ignore[misc]
+            gaps.append(time.monotonic() - died)
+        # 0.3 s, then twice that (a process start adds a little to both).
+        assert gaps[0] >= 0.3
+        assert gaps[1] >= 0.6
+        assert gaps[1] > gaps[0]
+    finally:
+        children.close(grace=0)
