@@ -19,8 +19,8 @@ from typing import Literal
 
 import attrs
 
+from .. import mutf7
 from .._util import LocalProtocolError
-from . import _utf7
 from ._grammar import MAX_NUMBER, Encoder, ParseError, Parser
 
 __all__ = [
@@ -199,7 +199,7 @@ def decode_mailbox(raw: bytes, *, utf8: bool) -> str:
     Raises:
         ValueError: ``raw`` is not valid in its encoding (the parsers answer BAD).
     """
-    name = raw.decode("utf-8") if utf8 else _utf7.decode(raw)
+    name = raw.decode("utf-8") if utf8 else mutf7.decode(raw)
     return "INBOX" if name.upper() == "INBOX" else name
 
 
@@ -216,4 +216,4 @@ def encode_mailbox(name: str, *, utf8: bool) -> bytes:
             return name.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("a lone surrogate has no UTF-8 form") from None
-    return _utf7.encode(name)
+    return mutf7.encode(name)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 
-from mailproto.imap import _utf7
+from mailproto import mutf7
 
 __all__ = [
     "INBOX",
@@ -90,14 +90,14 @@ def encode_segment(segment: str) -> str:
     if out.startswith("~"):
         out = "\\7e" + out[1:]
     try:
-        return _utf7.encode(out).decode("ascii")
+        return mutf7.encode(out).decode("ascii")
     except ValueError as exc:
         raise InvalidMailboxName(str(exc)) from None
 
 
 def decode_segment(segment: str) -> str:
     """The inverse of `encode_segment`; `ValueError` for what we would not have written."""
-    text = _utf7.decode(segment.encode("ascii"))
+    text = mutf7.decode(segment.encode("ascii"))
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 

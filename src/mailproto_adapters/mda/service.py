@@ -26,7 +26,6 @@ import anyio.to_thread
 
 from .._effects import Call, Op, TransportInfo
 from .auth import Authenticator
-from .maildir import MaildirStore
 from .store import MailStore, UserStore
 from .users import UserDB
 
@@ -98,7 +97,11 @@ class MDA:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.users = users if users is not None else UserDB(self.data_dir / "users.toml")
-        self.store = store if store is not None else MaildirStore(self.data_dir / "mail")
+        if store is None:
+            from .maildir import MaildirStore  # not for a process that only queues mail
+
+            store = MaildirStore(self.data_dir / "mail")
+        self.store = store
         self.authenticator = authenticator or Authenticator(self.users, hostname=hostname)
         self.tls_context = tls_context
         self.allow_plaintext = allow_plaintext

@@ -28,13 +28,14 @@ import contextlib
 import datetime
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
 
-from mailproto.imap.responses import BodyType, Envelope
-
 from .names import InvalidMailboxName
+
+if TYPE_CHECKING:  # annotations only: a process that only queues mail skips the IMAP core
+    from mailproto.imap.responses import BodyType, Envelope
 
 __all__ = [
     "DELIVERY_ID",

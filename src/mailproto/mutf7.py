@@ -1,4 +1,5 @@
-"""Modified UTF-7 for mailbox names (RFC 3501 section 5.1.3).
+"""Modified UTF-7 for mailbox names (RFC 3501 section 5.1.3): IMAP's mailbox names on
+the wire, and the folder names of Maildir++ stores (Dovecot's and ours).
 
 Printable US-ASCII (0x20-0x7E) stands for itself, except "&", which is written "&-".
 Every other run of characters is written "&" + modified BASE64 of its UTF-16BE form + "-",
