@@ -64,15 +64,8 @@ ChildSettings = Mapping[str, Any]
 
 
 class _Child:
-    """One child process and the thread reading its stdout."""
-
-    def __init__(self, process: subprocess.Popen[str], reader: threading.Thread) -> None:
-        self.process = process
-        self.reader = reader
-
-
-class _Starting:
-    """A child just started, and the thread reading its stdout."""
+    """A child process and the thread reading its stdout; `wait` returns it once the
+    child said "ready"."""
 
     def __init__(self, owner: ListenerProcesses, process: subprocess.Popen[str]) -> None:
         self.owner = owner
@@ -87,7 +80,7 @@ class _Starting:
         )
 
     def wait(self) -> _Child:
-        """The child once it serves; RuntimeError (and it is stopped) if it does not."""
+        """Itself once it serves; RuntimeError (and it is stopped) if it does not."""
         if not self.ready.wait(self.owner.start_timeout) or not self.said_ready:
             self.abandon()
             status = self.process.poll()
@@ -95,7 +88,7 @@ class _Starting:
                 f"the {self.owner.service} process did not start (exit status {status})"
             )
         self.owner.starts += 1
-        return _Child(self.process, self.reader)
+        return self
 
     def abandon(self) -> None:
         """Stop it (a start that failed as a whole)."""
@@ -137,7 +130,6 @@ class ListenerProcesses:
         self.start_timeout = start_timeout
         self.restart_delay = restart_delay
         self.grace = float(settings.get("grace", 10.0))
-        self.config = ServeConfig(name=self.service, port=self.port, grace=self.grace)
         self.starts = 0
         self._children: list[_Child | None] = [None] * count
         self._closing = threading.Event()
@@ -163,8 +155,8 @@ class ListenerProcesses:
         """Start a child and wait until it serves."""
         return self._launch().wait()
 
-    def _launch(self) -> _Starting:
-        """Start a child; its `_Starting.wait` returns once it said "ready"."""
+    def _launch(self) -> _Child:
+        """Start a child; its `_Child.wait` returns once it said "ready"."""
         process = subprocess.Popen(
             [sys.executable, "-m", "mailproto_adapters.listener_process"],
             stdin=subprocess.PIPE,
@@ -179,9 +171,9 @@ class ListenerProcesses:
             process.stdin.flush()
         except OSError:
             pass  # it died at once: its start fails below, with its status
-        starting = _Starting(self, process)
-        starting.reader.start()
-        return starting
+        child = _Child(self, process)
+        child.reader.start()
+        return child
 
     def _read(self, stdout: Any, ready: threading.Event, said_ready: list[bool]) -> None:
         """A child's stdout: "ready" once, then "queued <id>" per queued message. Its
@@ -206,11 +198,11 @@ class ListenerProcesses:
         """Start every child at once; returns when all serve."""
         launched = [self._launch() for _ in range(self.count)]
         try:
-            for slot, starting in enumerate(launched):
-                self._children[slot] = starting.wait()
+            for slot, child in enumerate(launched):
+                self._children[slot] = child.wait()
         except BaseException:
-            for starting in launched:
-                starting.abandon()
+            for child in launched:
+                child.abandon()
             self.close(0.0)
             raise
         for slot in range(self.count):

@@ -21,7 +21,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,11 @@ def _naming(listener: ListenerConfig) -> Iterator[None]:
         ) from exc
 
 
-def _close_blocking(servers: list[BlockingServer], grace: float | None) -> None:
-    """Close the servers at once (each waits for its accept loop and its sessions)."""
-    threads = [threading.Thread(target=server.close, args=(grace,)) for server in servers]
+def _close_together(
+    closables: Sequence[BlockingServer | ListenerProcesses], grace: float | None
+) -> None:
+    """Close them at once (each waits for its sessions, or its children's)."""
+    threads = [threading.Thread(target=c.close, args=(grace,)) for c in closables]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -370,11 +372,7 @@ class MailSystem:
         """Stop the MDA's children (``mda``) or the MTA's, all at once."""
         children = [p for p in self.processes if (p.service in MDA_SERVICES) == mda]
         self.processes = [p for p in self.processes if p not in children]
-        threads = [threading.Thread(target=c.close, args=(grace,)) for c in children]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _close_together(children, grace)
 
     def _listen(self, listener: ListenerConfig) -> None:
         if self._in_processes(listener):
@@ -463,12 +461,12 @@ class MailSystem:
                 portal.call(self.webmail.close, grace)
             self._portal_cm.__exit__(None, None, None)
         mta_side = [s for s in self._blocking if s.config.name not in MDA_SERVICES]
-        _close_blocking(mta_side, grace)
+        _close_together(mta_side, grace)
         self._close_processes(grace, mda=False)
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
-        _close_blocking([s for s in self._blocking if s not in mta_side], grace)
+        _close_together([s for s in self._blocking if s not in mta_side], grace)
         self._close_processes(grace, mda=True)
         self._blocking.clear()
         self.servers.clear()
