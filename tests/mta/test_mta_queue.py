@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -125,7 +126,7 @@ def test_commit_load_round_trip(queue: Queue, tmp_path: Path, clock: Clock) -> N
     assert entry.id in queue
     assert read_message(queue, entry.id) == b"x" * 100_000
     root = tmp_path / "queue"
-    assert listing(root) == ["envelopes", "tmp"]
+    assert listing(root) == ["envelopes", "spare", "tmp"]
     assert listing(root / "envelopes") == [entry.id]  # one file: message and envelope
     assert listing(root / "tmp") == []
     message, envelope = embedded(queue, entry.id)
@@ -292,26 +293,118 @@ def test_remove_takes_the_entry_file_first_durably(
 ) -> None:
     """Entry file, directory fsync, then the saved envelope: a crash can leave a saved
     envelope without its entry (recover deletes it), never the entry without its saved
-    envelope, which would bring back every recipient as pending."""
+    envelope, which would bring back every recipient as pending. The entry's file goes
+    to spare/ for reuse only after that fsync, so that no crash can bring its old name
+    back onto a file written over."""
     entry = enqueue(queue)
     queue.save(entry)
     steps: list[str] = []
-    real_unlink = os.unlink
+    real_unlink, real_rename, real_link = os.unlink, os.rename, os.link
     real_sync = queue._sync.sync
 
     def unlink(path: Any, *args: Any, **kwargs: Any) -> None:
         steps.append(f"unlink {os.path.basename(path)}")
         real_unlink(path, *args, **kwargs)
 
+    def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        steps.append(f"rename {os.path.basename(src)}")
+        real_rename(src, dst, *args, **kwargs)
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        steps.append(f"link {Path(dst).parent.name}")
+        real_link(src, dst, *args, **kwargs)
+
     def sync() -> None:
         steps.append("sync")
         real_sync()
 
     monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "link", link)
     monkeypatch.setattr(queue._sync, "sync", sync)
     queue.remove(entry.id)
-    assert steps == [f"unlink {entry.id}", "sync", f"unlink {entry.id}.json"]
+    assert steps[:4] == [f"rename {entry.id}", "sync", "link spare", steps[3]]
+    assert steps[3].startswith("unlink x")  # the private name in spare/
+    assert steps[4:] == [f"unlink {entry.id}.json"]
     assert listing(Path(queue.path) / "envelopes") == []
+    (spare,) = listing(Path(queue.path) / "spare")
+    assert spare.isdigit()
+    assert os.stat(Path(queue.path) / "spare" / spare).st_size == 0  # no copy stays
+
+
+# -- spare files: removed entries written over by later ones --------------------------
+
+
+def test_removed_entries_files_are_written_over_by_new_messages(queue: Queue) -> None:
+    """No inode allocated or freed per message in steady state: the next message is
+    written into the emptied file of a removed entry, and reads back whole."""
+    first = enqueue(queue, b"x" * 50_000)
+    inode = entry_file(queue, first.id).stat().st_ino
+    queue.remove(first.id)
+    spare = Path(queue.path) / "spare"
+    (slot,) = listing(spare)
+    assert (spare / slot).stat().st_ino == inode
+    assert (spare / slot).stat().st_size == 0
+    queue._spare_empty_until = 0.0  # listed empty by the first message: list again
+    second = enqueue(queue, MESSAGE)
+    assert entry_file(queue, second.id).stat().st_ino == inode
+    assert listing(spare) == []
+    assert read_message(queue, second.id) == MESSAGE
+    assert queue.load(second.id) == second
+    assert embedded(queue, second.id)[0] == MESSAGE
+
+
+def test_spare_files_are_taken_once_across_queues(tmp_path: Path) -> None:
+    """Two Queue objects on one directory (two processes) never write into one file."""
+    a, b = Queue(tmp_path / "queue"), Queue(tmp_path / "queue")
+    entries = [enqueue(a) for _ in range(6)]
+    for entry in entries:
+        a.remove(entry.id)
+    assert len(listing(tmp_path / "queue" / "spare")) == 6
+    writers = [q.new_message() for q in (a, b, a, b, a, b, a, b)]
+    inodes = [os.fstat(w._file.fileno()).st_ino for w in writers if w._file is not None]
+    assert len(set(inodes)) == 8  # six spares and two new files
+    for w in writers:
+        w.write(MESSAGE)
+        a.commit(w, sender="", recipients=[QueuedRecipient(address="c@x.org")])
+    assert len(a.ids()) == 8
+    assert all(read_message(a, i) == MESSAGE for i in a.ids())
+
+
+def test_a_spare_still_linked_or_locked_is_not_written_over(queue: Queue) -> None:
+    spare = Path(queue.path) / "spare"
+    linked = enqueue(queue)
+    os.link(entry_file(queue, linked.id), spare / "1")  # as a crash could leave it
+    locked = enqueue(queue)
+    holder = os.open(entry_file(queue, locked.id), os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        os.link(entry_file(queue, locked.id), spare / "2")
+        os.unlink(entry_file(queue, locked.id))
+        for _ in range(2):
+            queue._spare_empty_until = 0.0
+            new = enqueue(queue, b"new\r\n")
+            assert read_message(queue, new.id) == b"new\r\n"
+        assert listing(spare) == []
+        assert read_message(queue, linked.id) == MESSAGE  # untouched
+        assert os.pread(holder, len(MESSAGE), 0) == MESSAGE  # untouched
+    finally:
+        os.close(holder)
+
+
+def test_recover_empties_spare_and_a_queue_without_spare_still_works(tmp_path: Path) -> None:
+    q = Queue(tmp_path / "queue")
+    for entry in [enqueue(q) for _ in range(3)]:
+        q.remove(entry.id)
+    (tmp_path / "queue" / "spare" / "xdeadbeef").write_bytes(b"")  # a removal cut short
+    assert Queue(tmp_path / "queue").recover() == 4
+    os.rmdir(tmp_path / "queue" / "spare")  # as an older version made it
+    old = Queue(tmp_path / "queue", create=False)
+    entry = enqueue(old)
+    old.remove(entry.id)
+    assert old.ids() == []
+    assert old.recover() == 0
+    assert listing(tmp_path / "queue") == ["envelopes", "tmp"]
 
 
 def test_abort_and_writer_misuse(queue: Queue, tmp_path: Path) -> None:
@@ -436,7 +529,7 @@ def test_queue_directory_creation(tmp_path: Path) -> None:
         Queue(tmp_path / "nope", create=False)
     Queue(tmp_path / "a" / "queue")
     Queue(tmp_path / "a" / "queue")  # again: already there
-    assert listing(tmp_path / "a" / "queue") == ["envelopes", "tmp"]
+    assert listing(tmp_path / "a" / "queue") == ["envelopes", "spare", "tmp"]
     assert (tmp_path / "a" / "queue").stat().st_mode & 0o777 == 0o700
 
 
@@ -464,7 +557,7 @@ def test_empty_old_layout_is_tidied(tmp_path: Path) -> None:
     Queue(root, create=False)  # the CLI reads it as it is (nothing queued)
     assert listing(root) == ["envelopes", "locks", "messages", "tmp"]
     q = Queue(root)
-    assert listing(root) == ["envelopes", "tmp"]
+    assert listing(root) == ["envelopes", "spare", "tmp"]
     assert enqueue(q).id in q
 
 
