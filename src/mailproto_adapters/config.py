@@ -64,7 +64,7 @@ demo_user = "demo"              # made on first start (no users yet), password p
 grace = "10s"                   # sessions get this long to finish at shutdown
 log_level = "info"
 lmtp_process = true             # local delivery (the MDA's LMTP) in a process of its own
-smtp_processes = 2              # inbound SMTP served by this many processes (0: this one)
+smtp_processes = 4              # inbound SMTP served by this many processes (0: this one)
 
 [domains]
 local = ["localhost"]           # mail for these domains is delivered to our users
@@ -389,7 +389,7 @@ def parse_config(
         )
         log_level = "info"
     lmtp_process = server.get_bool("lmtp_process", True)
-    smtp_processes = server.get_int("smtp_processes", 2, 0, 64)
+    smtp_processes = server.get_int("smtp_processes", 4, 0, 64)
     server.done()
 
     domains = top.table("domains")

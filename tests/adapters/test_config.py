@@ -54,6 +54,7 @@ def test_embedded_default(tmp_path: Path) -> None:
     assert (settings.min_backoff, settings.max_backoff) == (300.0, 4000.0)
     assert settings.smarthost is None
     assert settings.static_routes == {}
+    assert (settings.lmtp_process, settings.smtp_processes) == (True, 4)
     # An empty file is the same configuration; --data wins over server.data_dir.
     empty = parse_config({}, cwd=tmp_path)
     assert empty.effective == settings.effective

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from mailproto_adapters import _fsync as fsync_module
 from mailproto_adapters.mta import queue as qm
 from mailproto_adapters.mta.queue import (
     EnvelopeError,
@@ -486,7 +487,7 @@ def test_commit_sync_failure_leaves_nothing(
     def broken(path: str) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(qm, "_fsync_dir", broken)
+    monkeypatch.setattr(fsync_module, "fsync_dir", broken)
     with pytest.raises(OSError, match="Input/output"):
         enqueue(queue)
     monkeypatch.undo()
@@ -964,8 +965,8 @@ def test_group_sync_shares_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         if len(calls) == 1:
             gate.wait(5)
 
-    monkeypatch.setattr(qm, "_fsync_dir", slow)
-    sync = qm._GroupSync(["d"])
+    monkeypatch.setattr(fsync_module, "fsync_dir", slow)
+    sync = fsync_module.GroupSync(["d"])
     first = threading.Thread(target=sync.sync)
     first.start()
     while not calls:
@@ -993,8 +994,8 @@ def test_group_sync_error_reaches_the_syncer_and_others_retry(
             gate.wait(5)
             raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(qm, "_fsync_dir", flaky)
-    sync = qm._GroupSync(["d"])
+    monkeypatch.setattr(fsync_module, "fsync_dir", flaky)
+    sync = fsync_module.GroupSync(["d"])
     failed: list[BaseException] = []
 
     def first_sync() -> None:

@@ -35,7 +35,7 @@ from mailproto import NEED_DATA, RemoteProtocolError, smtp
 from .._effects import Op, Receive, Send, TransportInfo
 from .._transport import TransportTimeout
 from .service import blocking_call
-from .store import DELIVERY_ID, QuotaExceeded
+from .store import DELIVERY_ID, QuotaExceeded, UserStore
 
 if TYPE_CHECKING:
     from .service import MDA
@@ -79,6 +79,7 @@ class _Recipient:
     user: str  # canonical user name
     delivery_id: str | None = None  # XDELIVERYID: names this copy in the store
     redelivery: bool = False  # XREDELIVERY: the copy may be stored already
+    store: UserStore | None = None  # found at RCPT time, used again for the delivery
 
 
 def resolve_recipient(mda: MDA, address: str) -> str | None:
@@ -92,21 +93,25 @@ def resolve_recipient(mda: MDA, address: str) -> str | None:
     return None
 
 
-def check_recipient(mda: MDA, address: str, size: int | None) -> tuple[str | None, smtp.Reply]:
-    """RCPT: the user and a 250, or None and the refusal (unknown user, over quota)."""
+def check_recipient(
+    mda: MDA, address: str, size: int | None
+) -> tuple[_Recipient | None, smtp.Reply]:
+    """RCPT: the recipient (its user and store) and a 250, or None and the refusal
+    (unknown user, over quota)."""
     user = resolve_recipient(mda, address)
     if user is None:
         return None, _reply(550, "5.1.1", "No such user here")
     store = mda.user_store(user)
+    accepted = _Recipient(address, user, store=store)
     if store.quota_limit() is None:  # no quota: no need to add up the mailboxes
-        return user, _reply(250, "2.1.5", "Recipient ok")
+        return accepted, _reply(250, "2.1.5", "Recipient ok")
     usage = store.quota_usage()
     if usage.limit is not None:
         if size is not None and size > usage.limit:
             return None, _reply(552, "5.2.2", "Message larger than the mailbox quota")
         if usage.used >= usage.limit or usage.used + (size or 0) > usage.limit:
             return None, _reply(452, "4.2.2", "Mailbox full")
-    return user, _reply(250, "2.1.5", "Recipient ok")
+    return accepted, _reply(250, "2.1.5", "Recipient ok")
 
 
 def deliver(mda: MDA, sender: str, rcpt: _Recipient, body: IO[bytes], size: int) -> smtp.Reply:
@@ -117,7 +122,7 @@ def deliver(mda: MDA, sender: str, rcpt: _Recipient, body: IO[bytes], size: int)
     )
     body.seek(0)
     try:
-        store = mda.user_store(rcpt.user)
+        store = rcpt.store if rcpt.store is not None else mda.user_store(rcpt.user)
         stream = io.BufferedReader(_Prefixed(prefix, body), 65536)
         uid = store.deliver(
             cast(BinaryIO, stream), delivery_id=rcpt.delivery_id, redelivery=rcpt.redelivery
@@ -200,10 +205,11 @@ def lmtp_flow(mda: MDA, info: TransportInfo) -> Op[None]:
                     if delivery_id is not None and not DELIVERY_ID.fullmatch(delivery_id):
                         out += conn.send(_reply(501, "5.5.4", "Invalid XDELIVERYID"))
                         continue
-                    user, reply = yield blocking_call(check_recipient, mda, address, size)
-                    if user is not None:
-                        redelivery = "XREDELIVERY" in params
-                        recipients.append(_Recipient(address, user, delivery_id, redelivery))
+                    accepted, reply = yield blocking_call(check_recipient, mda, address, size)
+                    if accepted is not None:
+                        accepted.delivery_id = delivery_id
+                        accepted.redelivery = "XREDELIVERY" in params
+                        recipients.append(accepted)
                     out += conn.send(reply)
                 case smtp.Data():
                     spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115

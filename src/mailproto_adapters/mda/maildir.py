@@ -60,6 +60,7 @@ from mailproto.imap import encode_envelope
 from mailproto.imap import responses as _r
 from mailproto.message import body_structure, envelope, parse_message
 
+from .._fsync import GroupSync, fsync_dir
 from .names import (
     DELIMITER,
     INBOX,
@@ -175,14 +176,6 @@ def _unique_base(delivery_id: str | None = None) -> str:
     usec = int((now - sec) * 1_000_000)
     tag = f"D{delivery_id}" if delivery_id else ""
     return f"{sec}.M{usec}P{os.getpid()}Q{n}R{secrets.token_hex(4)}{tag}.{_host()}"
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_tmp(
@@ -549,6 +542,7 @@ class _Folder:
         self.notify_pending = False
         self.watchers: list[Callable[[int], None]] = []
         self.keywords = _Keywords(os.path.join(path, KEYWORDS_FILE))
+        self.dir_syncs = {sub: GroupSync((os.path.join(path, sub),)) for sub in ("new", "cur")}
         self.flag_cache: dict[tuple[int, str], tuple[frozenset[str], frozenset[str]]] = {}
         # base -> "new/..." or "cur/...": the listing the database last matched.
         self.listing: dict[str, str] | None = None
@@ -934,7 +928,7 @@ def _make_maildir(path: str, subfolder: bool) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(parent)
+    fsync_dir(parent)
 
 
 # --- the public classes -----------------------------------------------------------------
@@ -1236,16 +1230,15 @@ class MaildirMailbox(_Mailbox):
         if delivery_id is not None and not DELIVERY_ID.fullmatch(delivery_id):
             raise ValueError(f"invalid delivery id {delivery_id!r}")
         system, kws = _check_flags(flags)
-        if isinstance(message, bytes):
-            self._user.check_quota(len(message))
-        else:
-            self._user.check_quota(0)
+        limited = self._user.quota_limit() is not None  # read once when there is none
+        if limited:
+            self._user.check_quota(len(message) if isinstance(message, bytes) else 0)
         if internal_date is not None and internal_date.tzinfo is None:
             internal_date = internal_date.replace(tzinfo=datetime.UTC)
         mtime = internal_date.timestamp() if internal_date is not None else None
         tmp, base, size, _vsize = _write_tmp(self._folder.path, message, mtime, delivery_id)
         try:
-            if not isinstance(message, bytes):
+            if limited and not isinstance(message, bytes):
                 self._user.check_quota(size)
             return self._commit(tmp, base, size, system, kws, internal_date)
         finally:
@@ -1281,7 +1274,6 @@ class MaildirMailbox(_Mailbox):
             # of the folder instead of listing it every time.
             with f.tx() as conn:
                 os.rename(tmp, os.path.join(f.path, fname))
-                _fsync_dir(os.path.join(f.path, sub))
                 uid = f.meta("uidnext")
                 modseq = f.next_modseq()
                 conn.execute(
@@ -1291,6 +1283,10 @@ class MaildirMailbox(_Mailbox):
                 f.set_meta("uidnext", uid + 1)
             if f.listing is not None:
                 f.listing[base] = fname  # file and row changed together, as scans expect
+        # The new name made durable after the lock, in a round shared with concurrent
+        # deliveries to this folder. Before it, a crash may take the file back: its row
+        # then goes at the next scan (an expunge), and its 250 has not gone out yet.
+        f.dir_syncs[sub].sync()
         return uid
 
     def delivered(self, delivery_id: str) -> int | None:
@@ -1610,7 +1606,7 @@ class MaildirUser(UserStore):
             with folder.locked():
                 os.rename(src_path, dst_path)
                 folder.deleted = True
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         with self._db() as db:
             for src_name, dst_name in moves:
                 db.execute("UPDATE special SET name=? WHERE name=?", (dst_name, src_name))

@@ -52,6 +52,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import attrs
 
+from .._fsync import GroupSync, fsync_dir
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -219,55 +221,6 @@ class MessageReader(io.BufferedReader):
     def __init__(self, fd: int, size: int) -> None:
         super().__init__(_MessageWindow(fd, size), _BUFFER)
         self.size = size
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _GroupSync:
-    """fsync a set of directories on behalf of many threads at once.
-
-    Each caller takes a ticket after its rename. A sync that starts after a ticket was
-    taken covers it; one thread runs the fsyncs while the others wait for the result, so
-    twenty sessions committing together cost about one round of directory fsyncs.
-    """
-
-    def __init__(self, dirs: Iterable[str]) -> None:
-        self._dirs = tuple(dirs)
-        self._cond = threading.Condition(threading.Lock())
-        self._requested = 0
-        self._done = 0
-        self._running = False
-        self.rounds = 0  # fsync rounds run, for tests and benchmarks
-
-    def sync(self) -> None:
-        with self._cond:
-            self._requested += 1
-            ticket = self._requested
-            while self._done < ticket:
-                if self._running:
-                    self._cond.wait()
-                    continue
-                self._running = True
-                target = self._requested
-                ok = False
-                self._cond.release()
-                try:
-                    for path in self._dirs:
-                        _fsync_dir(path)
-                    ok = True
-                finally:
-                    self._cond.acquire()
-                    self._running = False
-                    if ok:
-                        self._done = target
-                        self.rounds += 1
-                    self._cond.notify_all()
 
 
 # -- envelope (de)serialisation ---------------------------------------------------------
@@ -499,7 +452,7 @@ class Queue:
         self._last_us = 0
         self._cache_lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[str, int, int, int], QueueEntry]] = {}
-        self._sync = _GroupSync((self._envelopes,))
+        self._sync = GroupSync((self._envelopes,))
         self._spare_lock = threading.Lock()
         self._spare_names: list[str] = []  # from the last listing of spare/, not yet tried
         self._spare_empty_until = 0.0  # monotonic time before which spare/ is not listed
@@ -533,14 +486,14 @@ class Queue:
         created = False
         if not os.path.isdir(self.path):
             os.makedirs(self.path, mode=0o700, exist_ok=True)
-            _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
+            fsync_dir(os.path.dirname(os.path.abspath(self.path)))
             created = True
         for sub in (self._tmp, self._envelopes, self._spare):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(sub, 0o700)
                 created = True
         if created:
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
 
     @property
     def sync_rounds(self) -> int:
