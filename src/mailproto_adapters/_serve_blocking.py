@@ -1,8 +1,15 @@
-"""``serve()`` for blocking sockets: an accept thread and one thread per session."""
+"""``serve()`` for blocking sockets: an accept thread and a thread per running session.
+
+Session threads are kept for the next connection once their session ends (for
+``IDLE_WORKER_SECONDS``): starting a thread costs a system call or three and, worse, the
+accept thread waits until the new thread has run, which under load can be a GIL switch
+interval while new connections wait in the backlog.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 import time
@@ -14,6 +21,10 @@ from ._serving import Admission, ServeConfig, SessionFactory, log_session
 from ._socket import SocketTransport
 
 __all__ = ["BlockingServer", "listen_socket"]
+
+IDLE_WORKER_SECONDS = 30.0  # an idle session thread waits this long for a connection
+
+_Job = tuple[socket.socket, tuple[str, int]]
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -40,6 +51,9 @@ class BlockingServer:
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._sessions: dict[threading.Thread, SocketTransport | None] = {}
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._idle = 0  # session threads waiting on _jobs (under _lock)
+        self._workers = 0  # session threads alive (under _lock)
         self._acceptor = threading.Thread(target=self._accept, name=f"{config.name}-accept")
         self._acceptor.daemon = True
 
@@ -65,13 +79,38 @@ class BlockingServer:
                 time.sleep(0.05)  # EMFILE and friends: back off instead of spinning
                 continue
             sock.settimeout(None)
-            thread = threading.Thread(target=self._run, args=(sock, address), daemon=True)
             with self._lock:
-                self._sessions[thread] = None
-            thread.start()
+                if self._idle:  # an idle thread takes it; put under the lock, see _work
+                    self._idle -= 1
+                    self._jobs.put((sock, address))
+                    continue
+                self._workers += 1
+            threading.Thread(target=self._work, args=((sock, address),), daemon=True).start()
+
+    def _work(self, job: _Job | None) -> None:
+        """Serve connections until none comes for ``IDLE_WORKER_SECONDS`` (or close)."""
+        try:
+            while job is not None:
+                self._run(*job)
+                with self._lock:
+                    self._idle += 1
+                try:
+                    job = self._jobs.get(timeout=IDLE_WORKER_SECONDS)
+                except queue.Empty:
+                    with self._lock:  # a job put meanwhile counted on us: take it
+                        try:
+                            job = self._jobs.get_nowait()
+                        except queue.Empty:
+                            self._idle -= 1
+                            return
+        finally:
+            with self._lock:
+                self._workers -= 1
 
     def _run(self, sock: socket.socket, address: tuple[str, int]) -> None:
         me = threading.current_thread()
+        with self._lock:
+            self._sessions[me] = None
         ip = str(address[0])
         try:
             if not self._admission.admit(ip):
@@ -117,6 +156,9 @@ class BlockingServer:
         self._closing.set()
         self._acceptor.join(5)
         self._listener.close()
+        with self._lock:  # no job comes any more: each session thread ends at its None
+            for _ in range(self._workers):
+                self._jobs.put(None)
         deadline = time.monotonic() + (self.config.grace if grace is None else grace)
         while time.monotonic() < deadline:
             with self._lock:

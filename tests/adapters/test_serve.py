@@ -258,3 +258,49 @@ def test_a_session_whose_socket_is_gone_ends_alone() -> None:
     anyio.run(_session, server, cast(Any, gone), "127.0.0.1")
     assert gone.closed
     assert server.admission.active == 0
+
+
+def test_blocking_session_threads_are_reused_and_end_at_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session thread serves the next connection after its session; when none comes
+    for IDLE_WORKER_SECONDS it ends, and close() ends the idle ones at once."""
+    from mailproto_adapters import _serve_blocking
+
+    monkeypatch.setattr(_serve_blocking, "IDLE_WORKER_SECONDS", 0.5)
+    server = blocking.BlockingServer(echo(5.0), ServeConfig())
+    threads: list[threading.Thread] = []
+    run = server._run
+
+    def recording_run(sock: socket.socket, address: tuple[str, int]) -> None:
+        threads.append(threading.current_thread())
+        run(sock, address)
+
+    monkeypatch.setattr(server, "_run", recording_run)
+    server.start()
+    try:
+
+        def one_session() -> None:
+            with connect(server.port) as sock:
+                assert line(sock) == b"hello plain\r\n"
+                sock.sendall(b"QUIT\n")
+                assert line(sock) == b"bye\r\n"
+            wait_for(lambda: server.active == 0)
+            wait_for(lambda: server._idle == 1)
+
+        for _ in range(4):
+            one_session()
+        worker = threads[0]
+        assert threads == [worker] * 4  # the same thread served all four
+        assert server._workers == 1
+        wait_for(lambda: server._workers == 0)  # idle for longer than 0.5 s: it ended
+        worker.join(2)
+        assert not worker.is_alive()
+        one_session()  # a new thread when none is idle
+        assert threads[-1] is not worker
+        assert server._workers == 1
+        started = time.monotonic()
+    finally:
+        server.close()
+    wait_for(lambda: server._workers == 0, timeout=2)
+    assert time.monotonic() - started < 2  # close() did not wait for the idle timeout

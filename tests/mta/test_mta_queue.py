@@ -372,6 +372,27 @@ def test_spare_files_are_taken_once_across_queues(tmp_path: Path) -> None:
     assert all(read_message(a, i) == MESSAGE for i in a.ids())
 
 
+def test_a_stale_listing_of_spare_is_replaced(tmp_path: Path) -> None:
+    """Names another process took meanwhile are skipped, and after a few the directory
+    is listed again, so fresh spares are found."""
+    a, b = Queue(tmp_path / "queue"), Queue(tmp_path / "queue")
+    for entry in [enqueue(a) for _ in range(12)]:
+        a.remove(entry.id)
+    b.abort(b.new_message())  # b lists spare/ (12 names) and takes one
+    a._spare_empty_until = 0.0
+    while listing(tmp_path / "queue" / "spare"):
+        a.abort(a.new_message())  # a takes the 11 others: b's names are all stale
+    fresh = [enqueue(a) for _ in range(3)]
+    inodes = {entry_file(a, e.id).stat().st_ino for e in fresh}
+    for entry in fresh:
+        a.remove(entry.id)
+    writer = b.new_message()
+    assert writer._file is not None
+    assert os.fstat(writer._file.fileno()).st_ino in inodes
+    assert len(listing(tmp_path / "queue" / "spare")) == 2
+    b.abort(writer)
+
+
 def test_a_spare_still_linked_or_locked_is_not_written_over(queue: Queue) -> None:
     spare = Path(queue.path) / "spare"
     linked = enqueue(queue)

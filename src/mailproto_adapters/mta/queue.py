@@ -87,6 +87,7 @@ _TAIL_READ = 8192  # octets read from the end at once: the trailer and most enve
 # spare/ holds at most this many files (emptied, so only inodes and names).
 SPARE_SLOTS = 4096
 _SPARE_RELIST = 0.05  # seconds between listings of an empty spare/
+_SPARE_MISSES = 8  # names in a row that others took before spare/ is listed again
 
 
 @attrs.define(kw_only=True)
@@ -525,6 +526,7 @@ class Queue:
         claimed by a rename, so that processes sharing spare/ never take the same file.
         A file still linked elsewhere or locked by someone (who opened the entry before
         its removal) is not written over: it is unlinked and the caller creates a file."""
+        misses = 0
         while True:
             with self._spare_lock:
                 if not self._spare_names:
@@ -543,8 +545,16 @@ class Queue:
             try:
                 os.rename(os.path.join(self._spare, name), path)
             except FileNotFoundError:  # another process took it
+                misses += 1
+                if misses >= _SPARE_MISSES:  # the listing is stale: list again
+                    with self._spare_lock:
+                        self._spare_names.clear()
+                    misses = 0
                 continue
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # no O_TRUNC before the checks
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # no O_TRUNC before the checks
+            except FileNotFoundError:  # recover() of a starting MTA deleted it
+                continue
             try:
                 if os.fstat(fd).st_nlink == 1:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
