@@ -116,8 +116,7 @@ def serve_ours(
     UserDB(data / "users.toml", scrypt=ScryptParams(n=2**4)).add(USER, "not used here")
     merged = profile_threads(clock) if profile else None
     if not deliver:
-        # Both ways in: entries this process queued, and ids the SMTP children report.
-        DeliveryRunner.submit = lambda self, entry: None  # type: ignore[method-assign]
+        # The one way in (submit() calls it): ours and the ids the SMTP children report.
         DeliveryRunner.submit_id = lambda self, entry_id, when=None: None  # type: ignore[method-assign]
     config = SystemConfig(
         data_dir=data,

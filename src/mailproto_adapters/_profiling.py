@@ -26,9 +26,13 @@ def profile_threads(clock: str) -> Callable[[], pstats.Stats | None]:
     profiles: list[cProfile.Profile] = []
     original = threading.Thread.run
 
-    def run(self: threading.Thread) -> None:
+    def new_profile() -> cProfile.Profile:
         profile = cProfile.Profile(time.thread_time) if clock == "cpu" else cProfile.Profile()
         profiles.append(profile)
+        return profile
+
+    def run(self: threading.Thread) -> None:
+        profile = new_profile()
         profile.enable()
         try:
             original(self)
@@ -37,8 +41,7 @@ def profile_threads(clock: str) -> Callable[[], pstats.Stats | None]:
 
     threading.Thread.run = run  # type: ignore[method-assign]
     # And this thread (the event loop's, on the anyio flavour).
-    main = cProfile.Profile(time.thread_time) if clock == "cpu" else cProfile.Profile()
-    profiles.append(main)
+    main = new_profile()
     main.enable()
 
     def merged() -> pstats.Stats | None:

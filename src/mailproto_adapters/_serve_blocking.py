@@ -54,6 +54,7 @@ class BlockingServer:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._idle = 0  # session threads waiting on _jobs (under _lock)
         self._workers = 0  # session threads alive (under _lock)
+        self._handed = 0  # connections accepted, not yet in _sessions (under _lock)
         self._acceptor = threading.Thread(target=self._accept, name=f"{config.name}-accept")
         self._acceptor.daemon = True
 
@@ -80,6 +81,7 @@ class BlockingServer:
                 continue
             sock.settimeout(None)
             with self._lock:
+                self._handed += 1  # close() waits for it as for a running session
                 if self._idle:  # an idle thread takes it; put under the lock, see _work
                     self._idle -= 1
                     self._jobs.put((sock, address))
@@ -111,6 +113,7 @@ class BlockingServer:
         me = threading.current_thread()
         with self._lock:
             self._sessions[me] = None
+            self._handed -= 1
         ip = str(address[0])
         try:
             if not self._admission.admit(ip):
@@ -162,7 +165,7 @@ class BlockingServer:
         deadline = time.monotonic() + (self.config.grace if grace is None else grace)
         while time.monotonic() < deadline:
             with self._lock:
-                if not self._sessions:
+                if not self._sessions and not self._handed:
                     return
             time.sleep(0.02)
         with self._lock:

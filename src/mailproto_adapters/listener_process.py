@@ -59,7 +59,7 @@ _READY = "ready"
 _MAX_RESTART_DELAY = 60.0
 _QUEUED = "queued "
 
-# What a child needs to build its MDA or MTA: plain JSON, given on its command line.
+# What a child needs to build its MDA or MTA: plain JSON, the first line of its stdin.
 ChildSettings = Mapping[str, Any]
 
 

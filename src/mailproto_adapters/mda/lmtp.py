@@ -77,9 +77,9 @@ class _Prefixed(io.RawIOBase):
 class _Recipient:
     address: str  # as the client gave it
     user: str  # canonical user name
+    store: UserStore  # found at RCPT time, used again for the delivery
     delivery_id: str | None = None  # XDELIVERYID: names this copy in the store
     redelivery: bool = False  # XREDELIVERY: the copy may be stored already
-    store: UserStore | None = None  # found at RCPT time, used again for the delivery
 
 
 def resolve_recipient(mda: MDA, address: str) -> str | None:
@@ -102,7 +102,7 @@ def check_recipient(
     if user is None:
         return None, _reply(550, "5.1.1", "No such user here")
     store = mda.user_store(user)
-    accepted = _Recipient(address, user, store=store)
+    accepted = _Recipient(address, user, store)
     if store.quota_limit() is None:  # no quota: no need to add up the mailboxes
         return accepted, _reply(250, "2.1.5", "Recipient ok")
     usage = store.quota_usage()
@@ -122,9 +122,8 @@ def deliver(mda: MDA, sender: str, rcpt: _Recipient, body: IO[bytes], size: int)
     )
     body.seek(0)
     try:
-        store = rcpt.store if rcpt.store is not None else mda.user_store(rcpt.user)
         stream = io.BufferedReader(_Prefixed(prefix, body), 65536)
-        uid = store.deliver(
+        uid = rcpt.store.deliver(
             cast(BinaryIO, stream), delivery_id=rcpt.delivery_id, redelivery=rcpt.redelivery
         )
     except QuotaExceeded as exc:

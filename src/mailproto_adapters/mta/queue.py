@@ -522,38 +522,20 @@ class Queue:
 
     def _take_spare(self, path: str) -> int | None:
         """Move a file of spare/ to ``path`` and open it for writing; None when there is
-        none. The names come from one listing, kept for the next calls, and each is
-        claimed by a rename, so that processes sharing spare/ never take the same file.
-        A file still linked elsewhere or locked by someone (who opened the entry before
-        its removal) is not written over: it is unlinked and the caller creates a file."""
+        none. Each name is claimed by a rename, so that processes sharing spare/ never
+        take the same file. A file still linked elsewhere or locked by someone (who
+        opened the entry before its removal) is not written over: it is unlinked and the
+        caller creates a file."""
         misses = 0
-        while True:
-            with self._spare_lock:
-                if not self._spare_names:
-                    now = time.monotonic()
-                    if now < self._spare_empty_until:
-                        return None
-                    try:
-                        self._spare_names = [n for n in os.listdir(self._spare) if n.isdigit()]
-                        random.shuffle(self._spare_names)  # processes listing together
-                    except FileNotFoundError:  # a queue made by an older version
-                        self._spare_names = []
-                    if not self._spare_names:
-                        self._spare_empty_until = now + _SPARE_RELIST
-                        return None
-                name = self._spare_names.pop()
+        while (name := self._spare_name()) is not None:
             try:
                 os.rename(os.path.join(self._spare, name), path)
-            except FileNotFoundError:  # another process took it
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # no O_TRUNC before the checks
+            except FileNotFoundError:  # another process took it (or recover() deleted it)
                 misses += 1
-                if misses >= _SPARE_MISSES:  # the listing is stale: list again
+                if misses % _SPARE_MISSES == 0:  # the listing is stale: list again
                     with self._spare_lock:
                         self._spare_names.clear()
-                    misses = 0
-                continue
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # no O_TRUNC before the checks
-            except FileNotFoundError:  # recover() of a starting MTA deleted it
                 continue
             try:
                 if os.fstat(fd).st_nlink == 1:
@@ -566,6 +548,24 @@ class Queue:
             os.close(fd)
             os.unlink(path)
             return None
+        return None
+
+    def _spare_name(self) -> str | None:
+        """The next name of spare/ to try: from one listing, shuffled (processes listing
+        together) and kept for the next calls; None when spare/ is empty (then not
+        listed again for ``_SPARE_RELIST`` seconds)."""
+        with self._spare_lock:
+            if not self._spare_names:
+                now = time.monotonic()
+                if now < self._spare_empty_until:
+                    return None
+                with contextlib.suppress(FileNotFoundError):  # no spare/: an older queue
+                    self._spare_names = [n for n in os.listdir(self._spare) if n.isdigit()]
+                if not self._spare_names:
+                    self._spare_empty_until = now + _SPARE_RELIST
+                    return None
+                random.shuffle(self._spare_names)
+            return self._spare_names.pop()
 
     def _new_id(self) -> tuple[str, float]:
         """A fresh id and its arrival time; ids increase within the process even if the
@@ -819,7 +819,7 @@ class Queue:
         os.truncate(kept, 0)
         for _ in range(3):
             try:
-                os.link(kept, os.path.join(self._spare, _spare_slot()))
+                os.link(kept, os.path.join(self._spare, str(secrets.randbelow(SPARE_SLOTS))))
                 break
             except FileExistsError:
                 continue
@@ -836,8 +836,8 @@ class Queue:
         all its life (a removed entry's file may be written over as a new entry later,
         but never while someone still holds a lock on it); flock belongs to the open
         file description, so other descriptors on the file (open_message) opening and
-        closing do not release it. An entry that
-        is not (or no longer) queued has nothing to own: True, and `load` says None.
+        closing do not release it. An entry that is not (or no longer) queued has
+        nothing to own: True, and `load` says None.
         """
         try:
             fd = os.open(self._entry_path(id), os.O_RDONLY | os.O_CLOEXEC)
@@ -892,10 +892,6 @@ class Queue:
         except FileNotFoundError:
             return False
         return True
-
-
-def _spare_slot() -> str:
-    return str(secrets.randbelow(SPARE_SLOTS))
 
 
 def _copy(entry: QueueEntry) -> QueueEntry:
