@@ -80,6 +80,11 @@ class BlockingServer:
                 time.sleep(0.05)  # EMFILE and friends: back off instead of spinning
                 continue
             sock.settimeout(None)
+            if sock.family != socket.AF_UNIX:
+                # Replies are whole writes already: Nagle would hold a second one (LMTP's
+                # per-recipient replies) until the client's delayed ACK, 40 ms later.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._handed += 1  # close() waits for it as for a running session
                 if self._idle:  # an idle thread takes it; put under the lock, see _work

@@ -7,6 +7,7 @@ runs them), so the one flow is checked in each.
 
 from __future__ import annotations
 
+import io
 import smtplib
 import socket
 from collections.abc import Callable, Iterator
@@ -24,6 +25,9 @@ from mailproto_adapters._serving import ServeConfig, SessionFactory
 from mailproto_adapters._smtp_clients import SMTPClient
 from mailproto_adapters.mda.service import MDA
 from mailproto_adapters.mda.users import ScryptParams, UserDB
+from mailproto_adapters.mta.local import LMTPTarget, deliver_local
+from mailproto_adapters.mta.queue import QueuedRecipient, QueueEntry
+from mailproto_adapters.mta.remote import OutgoingMessage
 
 BODY = (
     b"From: sender@example.org\r\n"
@@ -158,6 +162,38 @@ def test_our_client_lmtp(tmp_path: Path, serve: Any, flavour: str) -> None:
     assert stored(mda, "alice") == [
         b"Return-Path: <>\r\nDelivered-To: alice@example.org\r\n" + BODY
     ]
+
+
+@pytest.mark.parametrize("flavour", ["blocking", "asyncio"])
+def test_the_mta_lmtp_client_in_one_round_trip(tmp_path: Path, serve: Any, flavour: str) -> None:
+    """The MTA's LMTP client sends MAIL, RCPT and BDAT LAST with the body in one group:
+    the refusals at RCPT, the copies' replies after the body and the next transaction's
+    replies all stay in step."""
+    mda = make_mda(tmp_path)
+    mda.user_store("tiny")
+    server = serve(flavour, mda.lmtp_session)
+    rcpts = ("alice@example.org", "ghost@example.org", "tiny@example.org", "bob@example.net")
+    messages = [
+        OutgoingMessage(
+            entry=QueueEntry(
+                id=f"000{n}",
+                sender="s@example.org",
+                recipients=[QueuedRecipient(address=a) for a in addresses],
+                arrival=0.0,
+                next_attempt=0.0,
+                size=len(BODY),
+            ),
+            recipients=tuple(QueuedRecipient(address=a) for a in addresses),
+            open=lambda: io.BytesIO(BODY),
+        )
+        for n, addresses in enumerate([rcpts, ("ghost@example.org",), ("alice@example.org",)])
+    ]
+    results = deliver_local(LMTPTarget(port=server.port, timeout=10), messages, helo="mx.test")
+    assert [[r.code for r in per] for per in results] == [[250, 550, 552, 250], [550], [250]]
+    prefix = b"Return-Path: <s@example.org>\r\nDelivered-To: "
+    assert stored(mda, "alice") == [prefix + b"alice@example.org\r\n" + BODY] * 2
+    assert stored(mda, "bob@example.net") == [prefix + b"bob@example.net\r\n" + BODY]
+    assert stored(mda, "tiny") == []
 
 
 def test_over_quota_found_after_body(tmp_path: Path, serve: Any) -> None:

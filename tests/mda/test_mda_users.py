@@ -88,6 +88,12 @@ def test_add_get_verify(tmp_path: Path) -> None:
     user = db.add("Alice", "correct horse", quota=1000)
     assert user.name == "alice"
     assert db.get("ALICE") == user
+    # find: the first name that is a user (invalid names skipped), as LMTP resolves
+    # an address and then its local part
+    assert db.find("alice@example.org", "Alice") == user
+    assert db.find("bad/name", "ALICE") == user
+    assert db.find("nobody", "bad/name") is None
+    assert db.find() is None
     assert db.verify_password("alice", "correct horse")
     assert db.verify_password("Alice", "correct horse")
     assert not db.verify_password("alice", "wrong")

@@ -190,6 +190,7 @@ class FakeSMTP:
         if b.greeting.startswith("421"):
             return
         chunks: list[bytes] = []
+        mail_ok, accepted = False, 0  # the transaction, for a BDAT without recipients
         while True:
             line = conn.line()
             session.commands.append(line)
@@ -229,9 +230,12 @@ class FakeSMTP:
                 conn.send(b.auth_reply)
             elif verb == "MAIL":
                 conn.send(b.mail_reply)
+                mail_ok, accepted = b.mail_reply.startswith("2"), 0
             elif verb == "RCPT":
                 address = line.split(":", 1)[1].split(">", 1)[0].lstrip(" <")
-                conn.send(b.refuse.get(address, "250 2.1.5 Ok"))
+                reply = b.refuse.get(address, "250 2.1.5 Ok") if mail_ok else "503 5.5.1 MAIL first"
+                accepted += reply.startswith("2")
+                conn.send(reply)
             elif verb == "DATA":
                 conn.send(b.data_reply)
                 if b.data_reply.startswith("354"):
@@ -242,6 +246,10 @@ class FakeSMTP:
                 chunks.append(conn.exact(int(parts[1])))
                 if b.drop_in_body:
                     return
+                if not accepted:  # read, and refused (as Postfix does)
+                    chunks = []
+                    conn.send("503 5.5.1 Error: need RCPT command")
+                    continue
                 if len(parts) > 2 and parts[2].upper() == "LAST":
                     session.messages.append(b"".join(chunks))
                     chunks = []
@@ -250,6 +258,7 @@ class FakeSMTP:
                     conn.send(b.bdat_reply)
             elif verb == "RSET":
                 chunks = []
+                mail_ok, accepted = False, 0
                 conn.send(b.rset_reply)
             elif verb == "QUIT":
                 conn.send("221 2.0.0 Bye")
@@ -331,7 +340,7 @@ def test_several_messages_over_one_pipelined_connection() -> None:
     (session,) = server.sessions
     assert session.messages == [BODY, b"Subject: two\r\n\r\nsecond\r\n", BODY]
     verbs = [c.split()[0].upper() for c in session.commands]
-    assert verbs.count("RSET") == 2
+    assert verbs.count("RSET") == 0  # each transaction ended with its body's reply
     assert verbs[-1] == "QUIT"
     assert f"MAIL FROM:<a@example.org> SIZE={len(BODY)}" in session.commands
     assert not session.tls  # no STARTTLS offered
@@ -454,6 +463,68 @@ def test_chunking_pipelined_and_a_refused_chunk() -> None:
         results = deliver([hop_to(server)], [outgoing(body, recipients=("a@x.org", "b@x.org"))])
     assert codes(results) == [[554, 554]]
     assert results[0][0].text == "5.6.0 bad chunk"
+
+
+def test_a_one_chunk_body_goes_with_the_commands() -> None:
+    """With PIPELINING and CHUNKING, MAIL, RCPT and BDAT LAST with the body leave in one
+    group: a server that answers nothing before it has the whole transaction still gets
+    its message (a client waiting for the MAIL reply would time out)."""
+    body = BODY
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        got: list[bytes] = []
+
+        def serve() -> None:
+            sock, _ = listener.accept()
+            with sock:
+                sock.sendall(b"220 mute.test ESMTP\r\n")
+                data = b""
+                while b"\r\n" not in data:
+                    data += sock.recv(4096)
+                sock.sendall(b"250-mute.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n")
+                data = b""
+                end = b"BDAT %d LAST\r\n" % len(body) + body
+                while not data.endswith(end):
+                    piece = sock.recv(65536)
+                    if not piece:
+                        return
+                    data += piece
+                got.append(data)
+                sock.sendall(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: queued\r\n")
+                sock.recv(4096)  # QUIT
+                sock.sendall(b"221 2.0.0 Bye\r\n")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        results = deliver([hop_to(port)], [outgoing(body)], timeout=3.0)
+        thread.join(5)
+    assert codes(results) == [[250]]
+    assert len(got) == 1
+    assert got[0].startswith(b"MAIL FROM:<a@example.org>")
+    assert b"RCPT TO:<b@example.net>\r\nBDAT" in got[0]
+
+
+def test_a_pipelined_bdat_after_refusals_keeps_the_replies_in_step() -> None:
+    """A BDAT sent with a MAIL or RCPT that the server refuses is refused too (the
+    server reads its chunk): the recipients keep the refusals they got, and the next
+    transaction on the connection reads its own replies."""
+    extensions = ("PIPELINING", "CHUNKING", "ENHANCEDSTATUSCODES")
+    refuse = {"nobody@example.net": "550 5.1.1 No such user"}
+    with FakeSMTP(Behaviour(extensions=extensions, refuse=refuse)) as server:
+        messages = [
+            outgoing(recipients=("nobody@example.net",)),
+            outgoing(b"Subject: two\r\n\r\nsecond\r\n", recipients=("c@example.net",)),
+        ]
+        results = deliver([hop_to(server)], messages)
+    assert codes(results) == [[550], [250]]
+    assert results[0][0].text == "5.1.1 No such user"
+    assert server.sessions[0].messages == [b"Subject: two\r\n\r\nsecond\r\n"]
+    behaviour = Behaviour(extensions=extensions, mail_reply="451 4.3.0 Try later")
+    with FakeSMTP(behaviour) as server:
+        results = deliver([hop_to(server)], [outgoing(recipients=("a@x.org", "b@x.org"))] * 2)
+    assert codes(results) == [[451, 451], [451, 451]]
+    assert results[0][0].text == "4.3.0 Try later"
+    assert server.sessions[0].messages == []
 
 
 def test_eight_bit_bodies() -> None:
@@ -613,13 +684,39 @@ def test_connection_dropped_in_the_body_moves_on() -> None:
     assert results[0][0].text.startswith("4.4.2 ")
 
 
-@pytest.mark.parametrize("verb", ["MAIL", "RCPT", "DATA", "RSET"])
+@pytest.mark.parametrize("verb", ["MAIL", "RCPT", "DATA"])
 def test_421_moves_on_to_the_next_hop(verb: str) -> None:
     with FakeSMTP(Behaviour(reply_421_on=verb, extensions=())) as bad, FakeSMTP() as good:
         results = deliver([hop_to(bad), hop_to(good)], [outgoing(), outgoing()])
     assert codes(results) == [[250], [250]]
     delivered = len(bad.sessions[0].messages) + len(good.sessions[0].messages)
     assert delivered == 2
+
+
+# A transaction whose recipients were all refused is left open: RSET before the next.
+REFUSED = {"nobody@example.net": "550 5.1.1 No such user"}
+
+
+def test_rset_after_an_abandoned_transaction_only() -> None:
+    with FakeSMTP(Behaviour(refuse=REFUSED, extensions=("CHUNKING", "PIPELINING"))) as server:
+        messages = [outgoing(), outgoing(recipients=("nobody@example.net",)), outgoing()]
+        results = deliver([hop_to(server)], messages)
+    assert codes(results) == [[250], [550], [250]]
+    assert verbs_of(server.sessions[0]) == [
+        *("EHLO", "MAIL", "RCPT", "BDAT"),
+        *("MAIL", "RCPT", "BDAT"),
+        *("RSET", "MAIL", "RCPT", "BDAT", "QUIT"),
+    ]
+    assert server.sessions[0].messages == [BODY, BODY]
+
+
+def test_421_to_rset_moves_on_to_the_next_hop() -> None:
+    behaviour = Behaviour(reply_421_on="RSET", refuse=REFUSED, extensions=())
+    with FakeSMTP(behaviour) as bad, FakeSMTP() as good:
+        messages = [outgoing(recipients=("nobody@example.net",)), outgoing()]
+        results = deliver([hop_to(bad), hop_to(good)], messages)
+    assert codes(results) == [[550], [250]]
+    assert good.sessions[0].messages == [BODY]
 
 
 def test_timeout_when_the_server_never_greets() -> None:
@@ -632,11 +729,13 @@ def test_timeout_when_the_server_never_greets() -> None:
 
 
 def test_rset_refused_moves_on() -> None:
-    with FakeSMTP(Behaviour(rset_reply="500 5.5.1 what RSET?")) as bad, FakeSMTP() as good:
-        results = deliver([hop_to(bad), hop_to(good)], [outgoing(), outgoing()])
-    assert codes(results) == [[250], [250]]
-    assert len(bad.sessions[0].messages) == 1
-    assert len(good.sessions[0].messages) == 1
+    behaviour = Behaviour(rset_reply="500 5.5.1 what RSET?", refuse=REFUSED)
+    with FakeSMTP(behaviour) as bad, FakeSMTP() as good:
+        messages = [outgoing(recipients=("nobody@example.net",)), outgoing()]
+        results = deliver([hop_to(bad), hop_to(good)], messages)
+    assert codes(results) == [[550], [250]]
+    assert bad.sessions[0].messages == [b""]  # the pipelined DATA, ended empty
+    assert good.sessions[0].messages == [BODY]
 
 
 def test_second_address_not_needed() -> None:

@@ -859,7 +859,7 @@ def test_queue_failures(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
                 "4.3.1 Insufficient system storage",
             )
         with monkeypatch.context() as m:
-            m.setattr(env.mta.users, "get", broken)
+            m.setattr(env.mta.users, "find", broken)
             raw.cmd("MAIL FROM:<a@remote.test>")
             assert raw.cmd("RCPT TO:<alice@example.org>")[0] == 451
     assert len(env.disk()) == 1

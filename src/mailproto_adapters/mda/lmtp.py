@@ -36,6 +36,7 @@ from .._effects import Op, Receive, Send, TransportInfo
 from .._transport import TransportTimeout
 from .service import blocking_call
 from .store import DELIVERY_ID, QuotaExceeded, UserStore
+from .users import User
 
 if TYPE_CHECKING:
     from .service import MDA
@@ -85,12 +86,14 @@ class _Recipient:
 def resolve_recipient(mda: MDA, address: str) -> str | None:
     """The user an address delivers to: the full address if it is a user, else the local
     part (whatever the domain); None for an unknown or disabled user."""
+    user = _recipient_user(mda, address)
+    return user.name if user is not None else None
+
+
+def _recipient_user(mda: MDA, address: str) -> User | None:
     local, _domain = smtp.split_address(address)
-    for name in (address, local):
-        user = mda.users.get(name)
-        if user is not None:
-            return user.name if user.enabled else None
-    return None
+    user = mda.users.find(address, local)
+    return user if user is not None and user.enabled else None
 
 
 def check_recipient(
@@ -98,11 +101,11 @@ def check_recipient(
 ) -> tuple[_Recipient | None, smtp.Reply]:
     """RCPT: the recipient (its user and store) and a 250, or None and the refusal
     (unknown user, over quota)."""
-    user = resolve_recipient(mda, address)
+    user = _recipient_user(mda, address)
     if user is None:
         return None, _reply(550, "5.1.1", "No such user here")
-    store = mda.user_store(user)
-    accepted = _Recipient(address, user, store)
+    store = mda.user_store(user.name, record=user)
+    accepted = _Recipient(address, user.name, store)
     if store.quota_limit() is None:  # no quota: no need to add up the mailboxes
         return accepted, _reply(250, "2.1.5", "Recipient ok")
     usage = store.quota_usage()
@@ -226,14 +229,13 @@ def lmtp_flow(mda: MDA, info: TransportInfo) -> Op[None]:
                     out += conn.send(_reply(250, "2.0.0", f"{spooled} octets received"))
                 case smtp.EndOfMessage():
                     assert spool is not None  # the core saw DATA or BDAT first
-                    if out:
-                        yield Send(bytes(out), timeout=mda.lmtp_idle_timeout)
-                        out.clear()
                     for rcpt in list(recipients):
                         reply = yield blocking_call(deliver, mda, sender, rcpt, spool, spooled)
-                        yield Send(
-                            conn.send(reply), timeout=mda.lmtp_idle_timeout
-                        )  # this copy is on disk: say so now
+                        # This copy is on disk: say so now (with the replies pipelined
+                        # before it, in one write).
+                        out += conn.send(reply)
+                        yield Send(bytes(out), timeout=mda.lmtp_idle_timeout)
+                        out.clear()
                     reset()
                 case smtp.MessageRejected(reply=reply):
                     for _ in range(max(len(recipients), 1)):

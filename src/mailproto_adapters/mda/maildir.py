@@ -869,8 +869,9 @@ _RECENT = 64
 
 
 def _folder(path: str, new_uidvalidity: Callable[[], int]) -> _Folder:
-    """The process's one `_Folder` for ``path`` (a new one after a fork or a delete)."""
-    key = (os.getpid(), os.path.realpath(path))
+    """The process's one `_Folder` for ``path`` (a new one after a fork or a delete):
+    a resolved path, as `mailbox_path` gives, so that one folder has one key."""
+    key = (os.getpid(), path)
     with _registry_lock:
         folder = _registry.get(key)
         if folder is not None and not folder.deleted:
@@ -1443,6 +1444,9 @@ class MaildirUser(UserStore):
             with contextlib.suppress(MailboxExists):
                 _make_maildir(root, subfolder=False)
                 created = True
+        # Resolved once (the user's directory may be a link): folder paths are built on
+        # it, checked without resolving it again at every delivery.
+        self._real_root = os.path.realpath(root)
         with contextlib.closing(sqlite3.connect(self._db_path, timeout=60)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
         with self._db() as db:
@@ -1494,7 +1498,7 @@ class MaildirUser(UserStore):
 
     def _path(self, name: str) -> tuple[str, str]:
         canonical = normalize_name(name)
-        return canonical, mailbox_path(self.root, canonical)
+        return canonical, mailbox_path(self._real_root, canonical, resolved=True)
 
     def _dirnames(self) -> list[str]:
         return [
@@ -1538,7 +1542,7 @@ class MaildirUser(UserStore):
         for parent in parent_names(canonical):
             if parent == INBOX:
                 continue
-            ppath = mailbox_path(self.root, parent)
+            ppath = mailbox_path(self._real_root, parent, resolved=True)
             if not os.path.isdir(os.path.join(ppath, "cur")):
                 with contextlib.suppress(MailboxExists):
                     _make_maildir(ppath, subfolder=True)
@@ -1582,18 +1586,22 @@ class MaildirUser(UserStore):
         if not os.path.isdir(os.path.join(old_path, "cur")):
             raise MailboxNotFound(f"no mailbox {old_c!r}")
         for parent in parent_names(new_c):
-            if parent != INBOX and not os.path.isdir(mailbox_path(self.root, parent)):
+            if parent != INBOX and not os.path.isdir(
+                mailbox_path(self._real_root, parent, resolved=True)
+            ):
                 with contextlib.suppress(MailboxExists):
-                    _make_maildir(mailbox_path(self.root, parent), subfolder=True)
+                    _make_maildir(
+                        mailbox_path(self._real_root, parent, resolved=True), subfolder=True
+                    )
         moves = [(old_c, new_c)] + [
             (n, new_c + n[len(old_c) :]) for n in self._names() if n.startswith(old_c + DELIMITER)
         ]
         for _src_name, dst_name in moves:
-            if os.path.exists(mailbox_path(self.root, dst_name)):
+            if os.path.exists(mailbox_path(self._real_root, dst_name, resolved=True)):
                 raise MailboxExists(f"mailbox {dst_name!r} exists")
         for src_name, dst_name in moves:
-            src_path = mailbox_path(self.root, src_name)
-            dst_path = mailbox_path(self.root, dst_name)
+            src_path = mailbox_path(self._real_root, src_name, resolved=True)
+            dst_path = mailbox_path(self._real_root, dst_name, resolved=True)
             # Under the folder lock, so that no delivery is half-way through a rename of
             # its own; handles on the old name get MailboxNotFound afterwards.
             try:

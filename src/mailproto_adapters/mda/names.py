@@ -111,15 +111,17 @@ def mailbox_dirname(name: str) -> str:
     return dirname
 
 
-def mailbox_path(user_root: str, name: str) -> str:
-    """The folder directory of ``name`` under ``user_root``, checked to stay inside it.
+def mailbox_path(user_root: str, name: str, *, resolved: bool = False) -> str:
+    """The folder directory of ``name`` under ``user_root``, checked to stay inside it:
+    a resolved path (no symbolic link in it). ``resolved``: ``user_root`` is one already
+    (the caller resolved it once: each resolution is an lstat per path component).
 
     The check is redundant with the encoding; it is kept so that a future change to the
     encoding cannot open a path traversal silently.
     """
     canonical = normalize_name(name)
     dirname = mailbox_dirname(canonical)
-    root = os.path.realpath(user_root)
+    root = user_root if resolved else os.path.realpath(user_root)
     if not dirname:  # INBOX: the user's directory itself
         return root
     path = os.path.join(root, dirname)

@@ -27,7 +27,7 @@ import anyio.to_thread
 from .._effects import Call, Op, TransportInfo
 from .auth import Authenticator
 from .store import MailStore, UserStore
-from .users import UserDB
+from .users import User, UserDB
 
 __all__ = ["MDA", "blocking_call", "pause"]
 
@@ -137,10 +137,12 @@ class MDA:
 
     # -- helpers the flows call (through Call effects) -----------------------------------
 
-    def user_store(self, name: str) -> UserStore:
-        """The user's store, with the users file's quota applied (when it sets one)."""
+    def user_store(self, name: str, *, record: User | None = None) -> UserStore:
+        """The user's store, with the users file's quota applied (when it sets one);
+        ``record``: the user's entry, when the caller has just looked it up."""
         store = self.store.user(name)
-        record = self.users.get(name)
+        if record is None or record.name != name:
+            record = self.users.get(name)
         quota = record.quota if record is not None else None
         set_quota: Callable[[int | None], None] | None = getattr(store, "set_quota", None)
         if set_quota is not None:

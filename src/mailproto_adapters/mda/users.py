@@ -412,6 +412,23 @@ class UserDB:
             self._refresh()
             return self._users.get(canonical)
 
+    def find(self, *names: str) -> User | None:
+        """The first of ``names`` that is a user, or None: `get` for each, with one
+        look at the file's stamp for them all (an address, then its local part)."""
+        canonical = []
+        for name in names:
+            try:
+                canonical.append(validate_name(name))
+            except ValueError:
+                continue
+        with self._mutex:
+            self._refresh()
+            for name in canonical:
+                user = self._users.get(name)
+                if user is not None:
+                    return user
+        return None
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 

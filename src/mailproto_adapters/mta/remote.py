@@ -243,7 +243,9 @@ class _Attempt:
         self.tls_context = tls_context
         self.sess = self._new_session()
         self.starttls = True
-        self.rset_pending = False  # a transaction ended: RSET before the next MAIL
+        # A transaction was left open (refused, abandoned): RSET before the next MAIL.
+        # One whose body was answered needs none (RFC 5321 section 4.1.1.4).
+        self.rset_pending = False
 
     def _new_session(self) -> SMTPClientSession:
         return SMTPClientSession(
@@ -347,7 +349,6 @@ class _Attempt:
                 continue
             yield from self._transaction(index)
             self.settled(index)
-            self.rset_pending = True  # before the next transaction, with its MAIL
         if keep:
             return True
         with contextlib.suppress(Exception):  # delivered already: the end does not matter
@@ -490,13 +491,28 @@ class _Attempt:
         chunking = "CHUNKING" in ext
         data_reply: s.Reply | None = None
         rcpt_replies: list[s.Reply] = []
-        rset, self.rset_pending = self.rset_pending, False
+        rset, self.rset_pending = self.rset_pending, True  # until the body is answered
+        whole: bytes | None = None  # a body sent in the same group as MAIL and RCPT
+        read: list[bytes] = []  # pieces of a larger body read already
         if "PIPELINING" in ext:
             # RSET may open a pipelined group (RFC 2920 3.1): one round trip fewer.
             commands: list[s.SMTPEvent] = [mail, *(event for _, event in rcpts)]
             if rset:
                 commands.insert(0, s.Rset())
-            if not chunking:
+            if chunking:
+                # A body of one chunk goes with the commands as BDAT LAST (RFC 3030
+                # section 4.2 pipelines it so): the whole transaction in one round trip.
+                # Refused recipients cost the server nothing but reading the chunk.
+                indices = [i for i, _ in rcpts]
+                whole = yield from self._read(index, indices, body)
+                if whole:
+                    following = yield from self._read(index, indices, body)
+                    if following:  # larger: chunks after the replies, these two first
+                        read = [whole, following]
+                        whole = None
+                if whole is not None:
+                    commands += [s.Bdat(size=len(whole), last=True), s.MessageData(data=whole)]
+            else:
                 commands.append(s.Data())
             yield Send(b"".join([conn.send(c) for c in commands]), timeout=self.timeout)
             if rset:
@@ -514,21 +530,31 @@ class _Attempt:
             if mail_reply.code < 400:
                 for _, event in rcpts:
                     rcpt_replies.append((yield from self._command(event)))
+        accepted: list[int] = []
+        if mail_reply.code < 400:
+            for (i, _), reply in zip(rcpts, rcpt_replies, strict=True):
+                if reply.code >= 400:
+                    self._settle_reply(index, [i], reply)
+                else:
+                    accepted.append(i)
+        if whole is not None:  # the BDAT's answer: one reply, or one per copy (LMTP)
+            reply = yield from self._reply()
+            if not accepted:  # a refusal of a transaction without recipients
+                if mail_reply.code >= 400:
+                    self._settle_reply(index, [i for i, _ in rcpts], mail_reply)
+                return
+            self.rset_pending = reply.code >= 400
+            yield from self._final(index, accepted, reply)
+            return
         if mail_reply.code >= 400:
             yield from self._end_empty(data_reply)
             self._settle_reply(index, [i for i, _ in rcpts], mail_reply)
             return
-        accepted: list[int] = []
-        for (i, _), reply in zip(rcpts, rcpt_replies, strict=True):
-            if reply.code >= 400:
-                self._settle_reply(index, [i], reply)
-            else:
-                accepted.append(i)
         if not accepted:
             yield from self._end_empty(data_reply)
             return
         if chunking:
-            final = yield from self._bdat(index, accepted, body)
+            final = yield from self._bdat(index, accepted, body, read)
         else:
             if data_reply is None:
                 data_reply = yield from self._command(s.Data())
@@ -536,6 +562,7 @@ class _Attempt:
                 self._settle_reply(index, accepted, data_reply)
                 return
             final = yield from self._data(index, accepted, body)
+        self.rset_pending = final.code >= 400  # a refused chunk: the server may wait on
         yield from self._final(index, accepted, final)
 
     def _rcpt(self, message: OutgoingMessage, i: int, dsn: bool) -> s.RcptTo:
@@ -574,12 +601,18 @@ class _Attempt:
         yield Send(conn.send(s.EndOfMessage()), timeout=self.timeout)
         return (yield from self._reply())
 
-    def _bdat(self, index: int, accepted: list[int], body: BinaryIO) -> Op[s.Reply]:
-        """The body in BDAT chunks (RFC 3030); a refused chunk ends the message."""
+    def _bdat(
+        self, index: int, accepted: list[int], body: BinaryIO, read: list[bytes]
+    ) -> Op[s.Reply]:
+        """The body in BDAT chunks (RFC 3030), after the pieces ``read`` already; a
+        refused chunk ends the message."""
         conn = self.sess.conn
-        piece = yield from self._read(index, accepted, body)
+        piece = read.pop(0) if read else (yield from self._read(index, accepted, body))
         while True:
-            following = (yield from self._read(index, accepted, body)) if piece else b""
+            if read:
+                following = read.pop(0)
+            else:
+                following = (yield from self._read(index, accepted, body)) if piece else b""
             last = not following
             out = conn.send(s.Bdat(size=len(piece), last=last))
             out += conn.send(s.MessageData(data=piece))
