@@ -33,10 +33,13 @@ skips every inode freed in the last minutes, so deleting one run's files before 
 would slow the next target down (Postfix measured 360 msgs/s that way, and 580-670 with
 the runs kept apart). The same holds between two invocations: files deleted at the end
 of one slow down the next for about a minute.
-Per row: messages per second accepted (smtp-source wall time) and seconds from the start
-until the last message is in the Maildir (files in new/ and cur/ polled every 10 ms once
-smtp-source is done). Ratios are ours/peer for msgs/s and peer/ours for the seconds, so
-higher is better for both. Targets (issue 8): with 20 sessions, ours >= 1.0x Postfix and
+Per row: messages per second accepted (smtp-source wall time), seconds from the start
+until the last message is in the Maildir (files in new/ and cur/ polled every 50 ms once
+smtp-source is done), and the machine's CPU time over that span per message (all
+processes: the target's, smtp-source's and this script's, from /proc/stat): what a
+message costs, whatever the target did first, accepting or delivering. Ratios are
+ours/peer for msgs/s and peer/ours for the seconds and the CPU, so higher is better for
+all. Targets (issue 8): with 20 sessions, ours >= 1.0x Postfix and
 >= 2x aiosmtpd in msgs/s accepted.
 
 ``--profile-children DIR`` has each listener child of ours (SMTP, LMTP) write its own
@@ -53,6 +56,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import io
 import itertools
 import os
@@ -302,14 +306,27 @@ def count(dirs: list[Path]) -> int:
     return total
 
 
-def run_load(
-    port: int, dirs: list[Path], messages: int, size: int, sessions: int
-) -> tuple[float, float | None]:
-    """smtp-source into ``port``: (msgs/s accepted, seconds until all are in ``dirs``)."""
+@dataclasses.dataclass(frozen=True)
+class Run:
+    rate: float  # msgs/s accepted
+    seconds: float | None  # until the last is in the Maildir (None: not stored)
+    cpu_ms: float  # the machine's CPU time over the run, per message
+
+
+def machine_cpu() -> float:
+    """Seconds of CPU the machine spent busy since boot (all CPUs: /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(port: int, dirs: list[Path], messages: int, size: int, sessions: int) -> Run:
+    """smtp-source into ``port``: msgs/s accepted, seconds until all are in ``dirs``, and
+    CPU per message."""
     command = [SMTP_SOURCE, "-4", "-M", "bench.test", "-m", str(messages), "-s", str(sessions),
                "-l", str(size), "-f", SENDER, "-t", f"{USER}@{DOMAIN}",
                f"127.0.0.1:{port}"]  # fmt: skip
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), machine_cpu()
     result = subprocess.run(
         command,
         stdin=subprocess.DEVNULL,
@@ -322,7 +339,7 @@ def run_load(
     if result.returncode != 0 or result.stdout.strip():
         raise RuntimeError(f"smtp-source: exit {result.returncode}: {result.stdout[-2000:]}")
     if not dirs:
-        return messages / accepted, None
+        return Run(messages / accepted, None, (machine_cpu() - cpu) * 1000 / messages)
     deadline = time.monotonic() + 600
     while (n := count(dirs)) < messages:
         if time.monotonic() > deadline:
@@ -331,9 +348,10 @@ def run_load(
         # take the CPU the delivery it waits for needs (the last one is 50 ms late).
         time.sleep(0.05)
     delivered = time.perf_counter() - start
+    used = machine_cpu() - cpu
     if n != messages:
         raise RuntimeError(f"{n} messages delivered, {messages} sent")
-    return messages / accepted, delivered
+    return Run(messages / accepted, delivered, used * 1000 / messages)
 
 
 def load_average() -> str:
@@ -357,32 +375,34 @@ def ratio(mine: float | None, theirs: float | None, invert: bool = False) -> str
     return f"{(theirs / mine if invert else mine / theirs):.2f}"
 
 
-def median_run(runs: list[tuple[float, float | None]]) -> tuple[float, float | None]:
-    """The median rate, and the median time to the Maildir (of the runs that have one)."""
-    times = [t for _, t in runs if t is not None]
-    return statistics.median(r for r, _ in runs), statistics.median(times) if times else None
+def median_run(runs: list[Run]) -> Run:
+    """The medians of each column (the time to the Maildir of the runs that have one)."""
+    times = [r.seconds for r in runs if r.seconds is not None]
+    return Run(
+        statistics.median(r.rate for r in runs),
+        statistics.median(times) if times else None,
+        statistics.median(r.cpu_ms for r in runs),
+    )
 
 
-def print_table(
-    sessions: int,
-    rows: dict[str, tuple[float, float | None]],
-    runs: dict[str, list[tuple[float, float | None]]] | None = None,
-) -> None:
+def print_table(sessions: int, rows: dict[str, Run], runs: dict[str, list[Run]] | None) -> None:
     print(f"\n{sessions} session(s)" + (" (medians; every round's rate)" if runs else "") + ":")
-    print(f"  {'target':<10} {'msgs/s accepted':>16} {'s to last in Maildir':>21}")
-    for name, (rate, seconds) in rows.items():
-        shown = "n/a" if seconds is None else f"{seconds:.2f}"
+    print(f"  {'target':<10} {'msgs/s accepted':>16} {'s to last in Maildir':>21} "
+          f"{'CPU ms/msg':>11}")  # fmt: skip
+    for name, run in rows.items():
+        shown = "n/a" if run.seconds is None else f"{run.seconds:.2f}"
         every = ""
         if runs:
-            every = "  (" + ", ".join(f"{r:.0f}" for r, _ in runs[name]) + ")"
-        print(f"  {name:<10} {rate:16.0f} {shown:>21}{every}")
+            every = "  (" + ", ".join(f"{r.rate:.0f}" for r in runs[name]) + ")"
+        print(f"  {name:<10} {run.rate:16.0f} {shown:>21} {run.cpu_ms:11.2f}{every}")
     if "ours" in rows:
-        rate, seconds = rows["ours"]
+        ours = rows["ours"]
         for peer in ("postfix", "aiosmtpd"):
             if peer in rows:
-                prate, pseconds = rows[peer]
-                print(f"  ours/{peer}: msgs/s {ratio(rate, prate)}x, "
-                      f"Maildir time {ratio(seconds, pseconds, invert=True)}x "
+                theirs = rows[peer]
+                print(f"  ours/{peer}: msgs/s {ratio(ours.rate, theirs.rate)}x, "
+                      f"Maildir time {ratio(ours.seconds, theirs.seconds, invert=True)}x, "
+                      f"CPU per message {ratio(ours.cpu_ms, theirs.cpu_ms, invert=True)}x "
                       f"(higher is better)")  # fmt: skip
 
 
@@ -463,11 +483,11 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="mailproto-bench-mta-"))
     os.chmod(root, 0o755)  # Postfix's processes must traverse it
     spread_directories(root)
-    results: dict[int, dict[str, tuple[float, float | None]]] = {}
+    results: dict[int, dict[str, Run]] = {}
     rounds = 1 if args.profile else args.rounds
     try:
         for s in sessions:
-            runs: dict[str, list[tuple[float, float | None]]] = {}
+            runs: dict[str, list[Run]] = {}
             # Rounds interleave the targets, so that a slow spell of the machine (its
             # disk's fsync latency varies a lot) is shared out rather than hitting one.
             for n in range(rounds):
@@ -482,10 +502,10 @@ def main(argv: list[str] | None = None) -> int:
                     # Run directories stay until the end: deleting a run's thousands of
                     # files would make file creation slower for the next target (ext4
                     # without a journal skips inodes freed in the last minutes).
-                    rate, seconds = run
-                    shown = "n/a" if seconds is None else f"{seconds:.2f} s"
-                    print(f"  ran {name} x{s} (round {n + 1}/{rounds}): {rate:.0f} msgs/s, "
-                          f"{shown}; load {load_average()}", flush=True)  # fmt: skip
+                    shown = "n/a" if run.seconds is None else f"{run.seconds:.2f} s"
+                    print(f"  ran {name} x{s} (round {n + 1}/{rounds}): {run.rate:.0f} msgs/s, "
+                          f"{shown}, {run.cpu_ms:.2f} CPU ms/msg; load {load_average()}",
+                          flush=True)  # fmt: skip
             rows = results.setdefault(s, {})
             for name, got in runs.items():
                 rows[name] = median_run(got)
@@ -497,8 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     top = max(sessions)
     rows = results.get(top, {})
     if {"ours", "postfix", "aiosmtpd"} <= rows.keys():
-        vs_postfix = rows["ours"][0] / rows["postfix"][0]
-        vs_aiosmtpd = rows["ours"][0] / rows["aiosmtpd"][0]
+        vs_postfix = rows["ours"].rate / rows["postfix"].rate
+        vs_aiosmtpd = rows["ours"].rate / rows["aiosmtpd"].rate
         print(f"\ntargets at {top} sessions: ours/Postfix {vs_postfix:.2f}x (>= 1.0: "
               f"{'met' if vs_postfix >= 1.0 else 'NOT met'}), ours/aiosmtpd {vs_aiosmtpd:.2f}x "
               f"(>= 2.0: {'met' if vs_aiosmtpd >= 2.0 else 'NOT met'})")  # fmt: skip
@@ -513,27 +533,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def json_rows(
-    results: dict[int, dict[str, tuple[float, float | None]]], top: int
-) -> list[report.Row]:
-    """Ours against each peer: msgs/s accepted, and seconds until the last is in the Maildir."""
+def json_rows(results: dict[int, dict[str, Run]], top: int) -> list[report.Row]:
+    """Ours against each peer: msgs/s accepted, seconds until the last is in the Maildir,
+    the machine's CPU per message."""
     targets = {("postfix", top): 1.0, ("aiosmtpd", top): 2.0}
     out = []
     for s, rows in results.items():
         if "ours" not in rows:
             continue
-        rate, seconds = rows["ours"]
+        ours = rows["ours"]
         for peer in ("postfix", "aiosmtpd", "smtp-sink"):
             if peer not in rows:
                 continue
-            prate, pseconds = rows[peer]
+            theirs = rows[peer]
             group = f"{s} session(s)"
             target = targets.get((peer, s))
             name = f"msgs/s accepted vs {peer}"
-            out.append(report.Row(name, "msgs/s", rate, peer, prate, target=target, group=group))
-            if seconds is not None and pseconds is not None:
+            row = report.Row(
+                name, "msgs/s", ours.rate, peer, theirs.rate, target=target, group=group
+            )
+            out.append(row)
+            if ours.seconds is not None and theirs.seconds is not None:
                 name = f"seconds to last in Maildir vs {peer}"
-                row = report.Row(name, "s", seconds, peer, pseconds, group=group)
+                row = report.Row(name, "s", ours.seconds, peer, theirs.seconds, group=group)
+                row.higher_is_better = False
+                out.append(row)
+            if peer != "smtp-sink":
+                name = f"machine CPU ms per message vs {peer}"
+                row = report.Row(name, "ms", ours.cpu_ms, peer, theirs.cpu_ms, group=group)
                 row.higher_is_better = False
                 out.append(row)
     return out

@@ -120,6 +120,7 @@ lifetime = "5d"                 # then undelivered recipients bounce (4.4.7)
 delay_warning = "4h"            # one "delayed" report after this long
 min_backoff = "300s"            # retry delay doubles from here...
 max_backoff = "4000s"           # ...up to here
+nice = 10                       # delivery yields the CPUs to SMTP sessions under load
 
 [limits]
 max_message_size = "50M"
@@ -176,6 +177,7 @@ class Settings:
     workers: int
     per_destination: int
     local_workers: int
+    delivery_nice: int
     static_routes: dict[str, str]
     smarthost: str | None
     smarthost_tls: str
@@ -460,6 +462,7 @@ def parse_config(
     workers = delivery.get_int("workers", 20, 1, 1000)
     per_destination = delivery.get_int("per_destination", 5, 1, 1000)
     local_workers = delivery.get_int("local_workers", 5, 1, 1000)
+    delivery_nice = delivery.get_int("nice", 10, 0, 19)
     routes = delivery.table("static_routes")
     static_routes: dict[str, str] = {}
     for domain, target in routes.data.items():
@@ -594,6 +597,7 @@ def parse_config(
             "workers": workers,
             "per_destination": per_destination,
             "local_workers": local_workers,
+            "nice": delivery_nice,
             "static_routes": static_routes,
             **(
                 {
@@ -638,6 +642,7 @@ def parse_config(
         workers=workers,
         per_destination=per_destination,
         local_workers=local_workers,
+        delivery_nice=delivery_nice,
         static_routes=static_routes,
         smarthost=smarthost,
         smarthost_tls=smarthost_tls,

@@ -364,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    nice = int(settings.get("nice", 0))
+    if nice > 0:  # delivery (LMTP) yields to accepting mail: `_priority`
+        with contextlib.suppress(OSError):
+            os.nice(nice)
 
     def terminate(signum: int, frame: object) -> None:
         raise SystemExit(0)

@@ -156,6 +156,7 @@ def prepare(settings: Settings) -> tuple[SystemConfig, Path, bool, str | None]:
         workers=settings.workers,
         per_destination=settings.per_destination,
         local_workers=settings.local_workers,
+        delivery_nice=settings.delivery_nice,
         grace=settings.grace,
         lmtp_process=settings.lmtp_process,
         smtp_processes=settings.smtp_processes,

@@ -116,6 +116,11 @@ class SystemConfig:
     lmtp_process: bool = False
     smtp_processes: int = 0
     tls_files: tuple[Path, Path] | None = None
+    # Added to the nice value of the delivery runner's threads and of the LMTP child
+    # (`_priority`): when the CPUs are busy, SMTP sessions come first (0: same priority).
+    delivery_nice: int = attrs.field(
+        default=10, validator=attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(19))
+    )
 
 
 @contextlib.contextmanager
@@ -318,6 +323,7 @@ class MailSystem:
             "grace": config.grace,
         }
         if listener.service == "lmtp":
+            settings["nice"] = config.delivery_nice
             return settings
         if config.tls_context is not None:
             if config.tls_files is None:
@@ -423,6 +429,7 @@ class MailSystem:
             min_backoff=self.config.min_backoff,
             max_backoff=self.config.max_backoff,
             tls_context=self.config.outbound_tls_context,
+            nice=self.config.delivery_nice,
         )
         runner.start()
         self.runner = runner

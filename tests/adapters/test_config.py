@@ -55,6 +55,7 @@ def test_embedded_default(tmp_path: Path) -> None:
     assert settings.smarthost is None
     assert settings.static_routes == {}
     assert (settings.lmtp_process, settings.smtp_processes) == (True, 4)
+    assert settings.delivery_nice == 10
     # An empty file is the same configuration; --data wins over server.data_dir.
     empty = parse_config({}, cwd=tmp_path)
     assert empty.effective == settings.effective
@@ -167,6 +168,7 @@ alice = ["not-an-address"]
         ('[delivery.smarthost]\ntls = "always"\n', "delivery.smarthost.tls: must be one of"),
         ('[delivery.smarthost]\ntls = "may"\n', "delivery.smarthost.host: missing"),
         ("[webmail]\nport = 99999\n", "webmail.port: must be 0..65535"),
+        ("[delivery]\nnice = 20\n", "delivery.nice: must be 0..19, got 20"),
         ("[auth]\nallow_plaintext = 1\n", "auth.allow_plaintext: must be true, false"),
         ("[limits]\nmax_message_size = 1000\n", "limits.max_message_size: must be at least 1024"),
         ("[server]\ngrace = -1\n", "server.grace: must be at least 0 seconds"),
@@ -211,6 +213,7 @@ delay_warning = 0
 min_backoff = "500ms"
 max_backoff = 60
 relay_port = 2525
+nice = 0
 [delivery.static_routes]
 "Example.COM" = "[192.0.2.1]:2525"
 [delivery.smarthost]
@@ -234,6 +237,7 @@ max_message_size = "10MiB"
     assert settings.allow_plaintext is False
     assert (settings.lifetime, settings.delay_warning) == (172800.0, 0.0)
     assert (settings.min_backoff, settings.max_backoff) == (0.5, 60.0)
+    assert settings.delivery_nice == 0
     assert settings.static_routes == {"example.com": "[192.0.2.1]:2525"}
     assert settings.smarthost == "relay.example.net:587"
     assert settings.smarthost_tls == "encrypt"

@@ -224,6 +224,13 @@ def test_smtp_children_queue_and_the_parent_delivers(tmp_path: Path) -> None:
         assert len(children.pids) == 2
         assert os.getpid() not in children.pids
         assert "smtp" not in system.servers
+        # Delivery yields the CPUs to the SMTP sessions (delivery_nice): the LMTP child
+        # runs with a higher nice value, the SMTP children with ours.
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert system.config.delivery_nice == 10
+        lmtp = pid_of(child_of(system, "lmtp"))
+        assert os.getpriority(os.PRIO_PROCESS, lmtp) == min(19, ours + 10)
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in children.pids} == {ours}
         for n in range(8):
             send(system.ports["smtp"], f"message {n}")
         expected = sorted(f"message {n}" for n in range(8))

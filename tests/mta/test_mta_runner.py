@@ -7,6 +7,8 @@ the whole-MTA tests run them for real); the queue is the real one on disk.
 from __future__ import annotations
 
 import email
+import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -342,6 +344,32 @@ def test_submit_wakes_the_runner(queue: Queue, clock: Clock) -> None:
         assert queue.ids() == []
     finally:
         runner.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice per thread: Linux")
+def test_delivery_threads_run_with_a_higher_nice_value(queue: Queue, clock: Clock) -> None:
+    """``nice``: the workers (and the scheduler) yield the CPUs; the thread that made the
+    runner, standing for the listeners, keeps its own priority."""
+    seen: list[int] = []
+
+    class Recording(Deliverer):
+        def __call__(self, *args: Any, **kw: Any) -> Any:
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return super().__call__(*args, **kw)
+
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    runner = make_runner(queue, clock, local=Recording(), nice=3)
+    runner.start()
+    try:
+        runner.submit(enqueue(queue, "a@remote.example", "b@localhost"))
+        deadline = time.monotonic() + 5
+        while queue.ids() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert queue.ids() == []
+    finally:
+        runner.stop()
+    assert seen == [min(19, ours + 3)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours
 
 
 def test_a_locked_entry_waits(queue: Queue, clock: Clock) -> None:

@@ -35,6 +35,7 @@ import attrs
 
 from mailproto import smtp
 
+from .._priority import delivery_nice, lower_thread_priority
 from . import bounce
 from .connections import ConnectionCache
 from .local import LMTPTarget, deliver_local
@@ -113,6 +114,7 @@ class DeliveryRunner:
         tls_context: Any = None,
         remote_deliverer: Deliverer = deliver_remote,
         local_deliverer: Deliverer = deliver_local,
+        nice: int = 0,
     ) -> None:
         self.queue = queue
         self.hostname = hostname
@@ -142,8 +144,14 @@ class DeliveryRunner:
         self._fresh: set[str] = set()
         self._stop = False
         self._thread: threading.Thread | None = None
+        # ``nice``: the scheduler's and the workers' nice value is raised by this much
+        # (Linux; `_priority`), so that under load accepting mail comes first.
+        self.nice = nice
+        self._nice = delivery_nice(nice)
         self._pool = ThreadPoolExecutor(
-            max_workers=workers + local_workers, thread_name_prefix="delivery"
+            max_workers=workers + local_workers,
+            thread_name_prefix="delivery",
+            initializer=functools.partial(lower_thread_priority, self._nice),
         )
         # LMTP connections to the MDA kept between batches (Postfix caches them too).
         self.connections = ConnectionCache(size=local_workers)
@@ -220,6 +228,7 @@ class DeliveryRunner:
                     heapq.heappush(self._heap, item)
 
     def _loop(self) -> None:
+        lower_thread_priority(self._nice)
         while True:
             with self._cond:
                 if self._stop:
