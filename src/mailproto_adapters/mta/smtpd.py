@@ -30,6 +30,7 @@ SMTP smuggling with bare LF or CR finds no end); this module decides the answers
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import re
 import secrets
@@ -63,8 +64,21 @@ _FIELDS = re.compile(rb"^(message-id|date)[ \t]*:", re.IGNORECASE | re.MULTILINE
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
+@functools.lru_cache(maxsize=256)
 def _reply(code: int, enhanced: str | None, text: str) -> smtp.Reply:
+    """A one-line reply. Replies are immutable and nearly all recur (those naming the
+    host too), so each is built and checked once; a text that never recurs (a queue
+    id) is `_unique_reply`'s."""
     return smtp.Reply(code=code, lines=(text,), enhanced=enhanced)
+
+
+def _unique_reply(code: int, enhanced: str | None, text: str) -> smtp.Reply:
+    return smtp.Reply(code=code, lines=(text,), enhanced=enhanced)
+
+
+@functools.lru_cache(maxsize=64)
+def _ehlo_reply(lines: tuple[str, ...]) -> smtp.Reply:
+    return smtp.Reply(code=250, lines=lines)
 
 
 RELAY_DENIED = _reply(550, "5.7.1", "Relaying denied")
@@ -327,7 +341,7 @@ class _Session:
             case smtp.EndOfChunk():
                 txn = self.txn
                 received = txn.body.received if txn is not None and txn.body else 0
-                self.send(_reply(250, "2.0.0", f"{received} octets received"))
+                self.send(_unique_reply(250, "2.0.0", f"{received} octets received"))
             case smtp.EndOfMessage():
                 yield from self.end_of_message()
             case smtp.MessageRejected(reply=reply):
@@ -339,7 +353,7 @@ class _Session:
                 yield from self.reset()
                 self.helo, self.esmtp = domain, isinstance(event, smtp.Ehlo)
                 if self.esmtp:
-                    self.send(smtp.Reply(code=250, lines=tuple(self.ehlo_lines())))
+                    self.send(_ehlo_reply(tuple(self.ehlo_lines())))
                 else:
                     self.send(_reply(250, None, self.mta.hostname))
             case smtp.StartTLS():
@@ -591,7 +605,7 @@ class _Session:
             self.mta.queued(entry)
         except Exception:
             log.exception("the on_queued hook failed for %s", entry.id)
-        self.send(_reply(250, "2.0.0", f"Ok: queued as {entry.id}"))
+        self.send(_unique_reply(250, "2.0.0", f"Ok: queued as {entry.id}"))
 
     def _commit(
         self, writer: MessageWriter, mail: smtp.MailFrom, recipients: list[QueuedRecipient]
