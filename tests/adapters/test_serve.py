@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -23,6 +24,7 @@ from mailproto_adapters import anyio as anyio_flavour
 from mailproto_adapters import asyncio as asyncio_flavour
 from mailproto_adapters import blocking
 from mailproto_adapters._effects import Op, Receive, Send, TransportInfo
+from mailproto_adapters._serve_blocking import listen_socket
 from mailproto_adapters._serving import ServeConfig
 from mailproto_adapters._transport import TransportTimeout
 
@@ -304,3 +306,34 @@ def test_blocking_session_threads_are_reused_and_end_at_close(
         server.close()
     wait_for(lambda: server._workers == 0, timeout=2)
     assert time.monotonic() - started < 2  # close() did not wait for the idle timeout
+
+
+def test_blocking_servers_sharing_one_socket() -> None:
+    """Two servers accepting on one listening socket (as the SMTP children do, each
+    with its own descriptor): connections are served while both run, and closing one
+    (its accept thread woken at once, its descriptor closed) leaves the socket to the
+    other."""
+    listener = listen_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    twin = socket.socket(fileno=os.dup(listener.fileno()))
+    first = blocking.BlockingServer(echo(5.0), ServeConfig(), listener=listener).start()
+    second = blocking.BlockingServer(echo(5.0), ServeConfig(), listener=twin).start()
+    try:
+
+        def one_session() -> None:
+            with connect(port) as sock:
+                assert line(sock) == b"hello plain\r\n"
+                sock.sendall(b"ping\nQUIT\n")
+                assert line(sock) == b"ping\n"
+                assert line(sock) == b"bye\r\n"
+
+        for _ in range(10):
+            one_session()
+        started = time.monotonic()
+        first.close(grace=1.0)
+        assert time.monotonic() - started < 1.0
+        for _ in range(5):
+            one_session()  # the second server takes every one now
+    finally:
+        first.close(grace=1.0)  # a second close() does nothing more
+        second.close(grace=1.0)
