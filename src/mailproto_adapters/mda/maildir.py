@@ -1498,7 +1498,11 @@ class MaildirUser(UserStore):
 
     def _path(self, name: str) -> tuple[str, str]:
         canonical = normalize_name(name)
-        return canonical, mailbox_path(self._real_root, canonical, resolved=True)
+        return canonical, self._dir(canonical)
+
+    def _dir(self, name: str) -> str:
+        """The folder directory of mailbox ``name``, on the root resolved once."""
+        return mailbox_path(self._real_root, name, resolved=True)
 
     def _dirnames(self) -> list[str]:
         return [
@@ -1542,7 +1546,7 @@ class MaildirUser(UserStore):
         for parent in parent_names(canonical):
             if parent == INBOX:
                 continue
-            ppath = mailbox_path(self._real_root, parent, resolved=True)
+            ppath = self._dir(parent)
             if not os.path.isdir(os.path.join(ppath, "cur")):
                 with contextlib.suppress(MailboxExists):
                     _make_maildir(ppath, subfolder=True)
@@ -1586,22 +1590,18 @@ class MaildirUser(UserStore):
         if not os.path.isdir(os.path.join(old_path, "cur")):
             raise MailboxNotFound(f"no mailbox {old_c!r}")
         for parent in parent_names(new_c):
-            if parent != INBOX and not os.path.isdir(
-                mailbox_path(self._real_root, parent, resolved=True)
-            ):
+            if parent != INBOX and not os.path.isdir(self._dir(parent)):
                 with contextlib.suppress(MailboxExists):
-                    _make_maildir(
-                        mailbox_path(self._real_root, parent, resolved=True), subfolder=True
-                    )
+                    _make_maildir(self._dir(parent), subfolder=True)
         moves = [(old_c, new_c)] + [
             (n, new_c + n[len(old_c) :]) for n in self._names() if n.startswith(old_c + DELIMITER)
         ]
         for _src_name, dst_name in moves:
-            if os.path.exists(mailbox_path(self._real_root, dst_name, resolved=True)):
+            if os.path.exists(self._dir(dst_name)):
                 raise MailboxExists(f"mailbox {dst_name!r} exists")
         for src_name, dst_name in moves:
-            src_path = mailbox_path(self._real_root, src_name, resolved=True)
-            dst_path = mailbox_path(self._real_root, dst_name, resolved=True)
+            src_path = self._dir(src_name)
+            dst_path = self._dir(dst_name)
             # Under the folder lock, so that no delivery is half-way through a rename of
             # its own; handles on the old name get MailboxNotFound afterwards.
             try:

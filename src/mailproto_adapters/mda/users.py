@@ -404,13 +404,7 @@ class UserDB:
 
     def get(self, name: str) -> User | None:
         """The user called ``name`` (any case), or None."""
-        try:
-            canonical = validate_name(name)
-        except ValueError:
-            return None
-        with self._mutex:
-            self._refresh()
-            return self._users.get(canonical)
+        return self.find(name)
 
     def find(self, *names: str) -> User | None:
         """The first of ``names`` that is a user, or None: `get` for each, with one

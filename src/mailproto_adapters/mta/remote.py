@@ -492,6 +492,7 @@ class _Attempt:
         data_reply: s.Reply | None = None
         rcpt_replies: list[s.Reply] = []
         rset, self.rset_pending = self.rset_pending, True  # until the body is answered
+        indices = [i for i, _ in rcpts]
         whole: bytes | None = None  # a body sent in the same group as MAIL and RCPT
         read: list[bytes] = []  # pieces of a larger body read already
         if "PIPELINING" in ext:
@@ -503,7 +504,6 @@ class _Attempt:
                 # A body of one chunk goes with the commands as BDAT LAST (RFC 3030
                 # section 4.2 pipelines it so): the whole transaction in one round trip.
                 # Refused recipients cost the server nothing but reading the chunk.
-                indices = [i for i, _ in rcpts]
                 whole = yield from self._read(index, indices, body)
                 if whole:
                     following = yield from self._read(index, indices, body)
@@ -541,14 +541,14 @@ class _Attempt:
             reply = yield from self._reply()
             if not accepted:  # a refusal of a transaction without recipients
                 if mail_reply.code >= 400:
-                    self._settle_reply(index, [i for i, _ in rcpts], mail_reply)
+                    self._settle_reply(index, indices, mail_reply)
                 return
             self.rset_pending = reply.code >= 400
             yield from self._final(index, accepted, reply)
             return
         if mail_reply.code >= 400:
             yield from self._end_empty(data_reply)
-            self._settle_reply(index, [i for i, _ in rcpts], mail_reply)
+            self._settle_reply(index, indices, mail_reply)
             return
         if not accepted:
             yield from self._end_empty(data_reply)

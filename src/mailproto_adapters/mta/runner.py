@@ -146,7 +146,6 @@ class DeliveryRunner:
         self._thread: threading.Thread | None = None
         # ``nice``: the scheduler's and the workers' nice value is raised by this much
         # (Linux; `_priority`), so that under load accepting mail comes first.
-        self.nice = nice
         self._nice = delivery_nice(nice)
         self._pool = ThreadPoolExecutor(
             max_workers=workers + local_workers,

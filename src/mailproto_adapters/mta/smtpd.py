@@ -64,16 +64,14 @@ _FIELDS = re.compile(rb"^(message-id|date)[ \t]*:", re.IGNORECASE | re.MULTILINE
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
-@functools.lru_cache(maxsize=256)
-def _reply(code: int, enhanced: str | None, text: str) -> smtp.Reply:
-    """A one-line reply. Replies are immutable and nearly all recur (those naming the
-    host too), so each is built and checked once; a text that never recurs (a queue
-    id) is `_unique_reply`'s."""
-    return smtp.Reply(code=code, lines=(text,), enhanced=enhanced)
-
-
 def _unique_reply(code: int, enhanced: str | None, text: str) -> smtp.Reply:
+    """A one-line reply whose text never recurs (a queue id)."""
     return smtp.Reply(code=code, lines=(text,), enhanced=enhanced)
+
+
+# Replies are immutable and nearly all recur (those naming the host too): each one is
+# built and checked once.
+_reply = functools.lru_cache(maxsize=256)(_unique_reply)
 
 
 @functools.lru_cache(maxsize=64)
