@@ -20,11 +20,10 @@ import select
 import socket
 import threading
 import time
-from types import TracebackType
 
 from ._driver import drive
 from ._effects import TransportInfo
-from ._serving import Admission, ServeConfig, SessionFactory, log_session
+from ._serving import Admission, ServeConfig, ServerBase, SessionFactory, log_session
 from ._socket import SocketTransport
 
 __all__ = ["BlockingServer", "listen_socket"]
@@ -40,7 +39,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=128, reuse_port=False)
 
 
-class BlockingServer:
+class BlockingServer(ServerBase):
     """A running server; ``close()`` stops it, giving sessions ``grace`` seconds.
 
     ``listener``: a socket already listening (handed over by another process), used
@@ -67,11 +66,6 @@ class BlockingServer:
         os.set_blocking(self._wake[1], False)
         self._acceptor = threading.Thread(target=self._accept, name=f"{config.name}-accept")
         self._acceptor.daemon = True
-
-    @property
-    def active(self) -> int:
-        """Sessions running now."""
-        return self._admission.active
 
     def start(self) -> BlockingServer:
         self._acceptor.start()
@@ -225,11 +219,3 @@ class BlockingServer:
             if transport is not None:
                 transport.close()
             thread.join(5)
-
-    def __enter__(self) -> BlockingServer:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

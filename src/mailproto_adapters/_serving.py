@@ -15,7 +15,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import attrs
 
@@ -26,6 +27,7 @@ __all__ = [
     "IDLE_TIMEOUTS",
     "Admission",
     "ServeConfig",
+    "ServerBase",
     "SessionFactory",
     "log_session",
     "outcome_of",
@@ -88,6 +90,29 @@ class Admission:
                 self._per_ip[ip] = left
             else:
                 del self._per_ip[ip]
+
+
+class ServerBase:
+    """What the servers in threads (`BlockingServer`, `EventServer`) share: the session
+    count, and ``close()`` at the end of a ``with`` block."""
+
+    _admission: Admission
+
+    @property
+    def active(self) -> int:
+        """Sessions running now."""
+        return self._admission.active
+
+    def close(self, grace: float | None = None) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def outcome_of(exc: BaseException | None) -> str:

@@ -374,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
 
+    from . import _serve_events
     from ._serve_blocking import BlockingServer
 
     lock = threading.Lock()
@@ -399,7 +400,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     factory, config = _build(settings, say)
     listener = socket.socket(fileno=int(settings["fd"]))
     config = attrs.evolve(config, port=listener.getsockname()[1])
-    server = BlockingServer(factory, config, listener=listener).start()
+    # SMTP sessions all in one thread around epoll (`_serve_events`); the MDA's LMTP
+    # child serves the delivery runner's few connections in threads.
+    events = settings["service"] in MTA_SERVICES and _serve_events.available()
+    server = (_serve_events.EventServer if events else BlockingServer)(
+        factory, config, listener=listener
+    ).start()
     try:
         say(_READY)
         while sys.stdin.read(65536):

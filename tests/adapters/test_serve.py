@@ -25,13 +25,14 @@ from mailproto_adapters import asyncio as asyncio_flavour
 from mailproto_adapters import blocking
 from mailproto_adapters._effects import Op, Receive, Send, TransportInfo
 from mailproto_adapters._serve_blocking import listen_socket
+from mailproto_adapters._serve_events import EventServer
 from mailproto_adapters._serving import ServeConfig
 from mailproto_adapters._transport import TransportTimeout
 
 if TYPE_CHECKING:
     from conftest import TLSFiles
 
-FLAVOURS = ["blocking", "asyncio", "anyio-asyncio", "anyio-trio"]
+FLAVOURS = ["blocking", "events", "asyncio", "anyio-asyncio", "anyio-trio"]
 BUSY = b"421 4.7.0 Too many connections\r\n"
 
 
@@ -71,6 +72,10 @@ class Running:
         self._portal_cm: Any = None
         if flavour == "blocking":
             self.server: Any = blocking.BlockingServer(session, config).start()
+            self.port = self.server.port
+            return
+        if flavour == "events":
+            self.server = EventServer(session, config).start()
             self.port = self.server.port
             return
         backend = "trio" if flavour == "anyio-trio" else "asyncio"

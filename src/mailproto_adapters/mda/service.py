@@ -10,66 +10,20 @@ never stall an event loop.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
-import functools
 import os
-import sys
 import threading
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.to_thread
-
-from .._effects import Call, Op, TransportInfo
+from .._calls import blocking_call, pause
+from .._effects import Op, TransportInfo
 from .auth import Authenticator
 from .store import MailStore, UserStore
 from .users import User, UserDB
 
 __all__ = ["MDA", "blocking_call", "pause"]
-
-
-def _in_event_loop() -> bool:
-    """True in an asyncio or trio task: a hook must then not block the loop."""
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        pass
-    trio: Any = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-            return True
-        except RuntimeError:
-            pass
-    return False
-
-
-def pause(seconds: float) -> Awaitable[None] | None:
-    """A `Call` hook that waits: ``time.sleep`` in a thread, an awaitable in an event loop
-    (asyncio or trio), so a failed login's delay never blocks other sessions."""
-    if _in_event_loop():
-        return anyio.sleep(seconds)
-    time.sleep(seconds)
-    return None
-
-
-def _offload(hook: Callable[..., Any], *args: Any) -> Any:
-    """Run ``hook(*args)`` here in a thread, or in a worker thread from an event loop
-    (the awaitable returned is awaited by the async driver)."""
-    if _in_event_loop():
-        return anyio.to_thread.run_sync(functools.partial(hook, *args))
-    return hook(*args)
-
-
-def blocking_call(hook: Callable[..., Any], *args: Any) -> Call:
-    """A `Call` effect for blocking work (scrypt, fsync, SQLite): run directly by the
-    blocking driver, in a worker thread by the async ones, so no loop stalls on it."""
-    return Call(_offload, (hook, *args))
 
 
 class MDA:

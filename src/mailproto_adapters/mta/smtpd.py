@@ -44,10 +44,10 @@ import attrs
 from mailproto import NEED_DATA, RemoteProtocolError, smtp
 from mailproto.sasl import Challenge
 
+from .._calls import blocking_call, local_call, pause
 from .._effects import Call, Op, Receive, Send, StartTLS, TLSInfo, TransportInfo
 from .._transport import TransportTimeout
 from ..mda.auth import AuthExchange, AuthOutcome
-from ..mda.service import blocking_call, pause
 from .queue import MessageWriter, QueuedRecipient, QueueEntry
 from .service import ListenerPolicy, normalize_domain
 
@@ -284,7 +284,7 @@ class _Session:
         """End the transaction, dropping a half-received message."""
         txn, self.txn = self.txn, None
         if txn is not None and txn.body is not None and txn.body.writer is not None:
-            yield blocking_call(self.mta.queue.abort, txn.body.writer)
+            yield local_call(self.mta.queue.abort, txn.body.writer)
 
     def run(self) -> Op[None]:
         self.send(_reply(220, None, f"{self.mta.hostname} ESMTP mailproto ready"))
@@ -492,7 +492,7 @@ class _Session:
                     text = "Authentication required"
                 self.send(_reply(530, "5.7.0", text))
                 return
-            allowed = yield blocking_call(self.mta.may_send_as, self.user, event.sender)
+            allowed = yield local_call(self.mta.may_send_as, self.user, event.sender)
             if not allowed:
                 self.send(_reply(553, "5.7.1", f"Sender address not owned by {self.user}"))
                 return
@@ -504,7 +504,7 @@ class _Session:
         txn = self.txn
         assert txn is not None  # the core checked MAIL came first
         try:
-            address, reply = yield blocking_call(
+            address, reply = yield local_call(
                 check_recipient, self.mta, event.recipient, self.user is not None
             )
         except Exception:
@@ -533,7 +533,7 @@ class _Session:
         assert txn is not None  # the core checked MAIL and RCPT came first
         if txn.body is None:
             try:
-                writer = yield blocking_call(self.mta.queue.new_message)
+                writer = yield local_call(self.mta.queue.new_message)
             except Exception:
                 log.exception("cannot create a queue file")
                 writer = None
@@ -579,7 +579,7 @@ class _Session:
         yield from self.flush()
         if body.writer is None or body.failed:
             if body.writer is not None:
-                yield blocking_call(self.mta.queue.abort, body.writer)
+                yield local_call(self.mta.queue.abort, body.writer)
             self.send(_reply(452, "4.3.1", "Insufficient system storage"))
             return
         mail = txn.mail
@@ -587,7 +587,7 @@ class _Session:
             entry: QueueEntry = yield blocking_call(self._commit, body.writer, mail, txn.recipients)
         except Exception:
             log.exception("queueing message %s failed", txn.id)
-            yield blocking_call(self.mta.queue.abort, body.writer)  # commit did, unless broken
+            yield local_call(self.mta.queue.abort, body.writer)  # commit did, unless broken
             self.send(TEMPORARY)
             return
         log.info(
