@@ -69,8 +69,14 @@ def _offload_local(hook: Callable[..., Any], *args: Any) -> Any:
 
 
 def local_call(hook: Callable[..., Any], *args: Any) -> Call:
-    """A `Call` effect for short local work that never waits on the disk's cache flush
-    or a CPU-bound loop (a stat of the users file, renaming or opening a queue file): as
-    `blocking_call` for every driver but `_serve_events`, which runs it in its loop
-    rather than pay two thread hand-offs for a few system calls."""
+    """A `Call` effect for short work on local files, a few system calls and at most the
+    fsyncs of one queue commit (a stat of the users file, opening a queue file, the
+    commit): as `blocking_call` for every driver but `_serve_events`, which runs it in
+    its loop.
+
+    That server runs in several processes side by side (the SMTP children), so a commit
+    stalls the other sessions of one process for the time of its fsyncs (a fraction of a
+    millisecond on an SSD), as each of Postfix's processes handles one message at a time;
+    the thread hand-offs it saves cost more CPU than that (about 15% more messages
+    accepted, `benchmarks/mta.py`). Never for scrypt, SQLite or the network."""
     return Call(_offload_local, (hook, *args))

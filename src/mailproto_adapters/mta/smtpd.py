@@ -584,7 +584,8 @@ class _Session:
             return
         mail = txn.mail
         try:
-            entry: QueueEntry = yield blocking_call(self._commit, body.writer, mail, txn.recipients)
+            # A local_call: in the SMTP children's event loop, see _calls.local_call.
+            entry: QueueEntry = yield local_call(self._commit, body.writer, mail, txn.recipients)
         except Exception:
             log.exception("queueing message %s failed", txn.id)
             yield local_call(self.mta.queue.abort, body.writer)  # commit did, unless broken
