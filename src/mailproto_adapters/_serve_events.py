@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import math
 import os
 import queue
@@ -52,14 +53,21 @@ from ._transport import TLSFailed, TransportError, TransportTimeout, tls_reason
 
 __all__ = ["EventServer", "available"]
 
+logger = logging.getLogger("mailproto.server")
+
 POOL_THREADS = 16  # worker threads for blocking_call hooks, started as needed
 _ACCEPT_BATCH = 32  # connections accepted per wake-up of the listener
+_ACCEPT_PAUSE = 0.05  # seconds without accepting after accept() failed (EMFILE)
+_MAX_WAIT = 3600.0  # epoll's timeout has a limit; a longer deadline is waited for in steps
+_CUT_WAIT = 5.0  # after the grace, seconds a session inside a hook gets to end
 
 _IN = select.EPOLLIN if hasattr(select, "EPOLLIN") else 1
 _OUT = select.EPOLLOUT if hasattr(select, "EPOLLOUT") else 4
 
 # What a session waits for.
 _RUNNING, _READ, _WRITE, _HANDSHAKE, _CALL, _SLEEP = range(6)
+
+_Result = tuple["_Session", Any, BaseException | None]
 
 
 def available() -> bool:
@@ -71,10 +79,12 @@ class _Session:
     """One connection and its flow, between two turns of the loop."""
 
     __slots__ = (
+        "closed",
         "deadline",
         "fd",
         "flow",
         "ip",
+        "local",
         "mask",
         "max_bytes",
         "out",
@@ -83,14 +93,19 @@ class _Session:
         "started",
         "timeout",
         "tls",
+        "tls_info",
         "waiting",
     )
 
     def __init__(self, sock: socket.socket, ip: str, peer: tuple[str, int] | None) -> None:
         self.sock: socket.socket = sock
         self.fd = sock.fileno()
+        self.closed = False  # by a Close effect (or at the end)
         self.ip = ip
         self.peer = peer
+        self.local: tuple[str, int] | None = None
+        with contextlib.suppress(OSError):
+            self.local = peer_address(sock.getsockname())
         self.flow: Op[None] | None = None
         self.waiting = _RUNNING
         self.mask = 0  # the events it is registered for in the epoll set
@@ -99,14 +114,11 @@ class _Session:
         self.max_bytes = 65536
         self.out: memoryview | None = None  # what a Send has left to write
         self.tls: ssl.SSLSocket | None = None
+        self.tls_info: TLSInfo | None = None  # once the handshake is done
         self.started = time.monotonic()
 
     def info(self) -> TransportInfo:
-        local = None
-        with contextlib.suppress(OSError):
-            local = peer_address(self.sock.getsockname())
-        tls = tls_info(self.tls) if self.tls is not None else None
-        return TransportInfo(peer=self.peer, local=local, tls=tls)
+        return TransportInfo(peer=self.peer, local=self.local, tls=self.tls_info)
 
 
 class EventServer(ServerBase):
@@ -127,16 +139,17 @@ class EventServer(ServerBase):
         self._admission = Admission(config)
         self._epoll = select.epoll()
         self._listen_fd = self._listener.fileno()
-        self._epoll.register(self._listen_fd, _IN | select.EPOLLEXCLUSIVE)
+        self._listening = False
+        self._accept_again = 0.0  # monotonic time to listen again after a failed accept
+        self._listen()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self._epoll.register(self._wake_read, _IN)
         self._woken = False  # a byte is in the pipe already
-        self._sessions: dict[int, _Session] = {}  # by file descriptor
-        self._done: collections.deque[tuple[_Session, Any, BaseException | None]] = (
-            collections.deque()
-        )
+        self._by_fd: dict[int, _Session] = {}  # sessions whose socket is open
+        self._sessions: set[_Session] = set()  # every session not finished
+        self._done: collections.deque[_Result] = collections.deque()
         self._jobs: queue.SimpleQueue[tuple[_Session, Call] | None] = queue.SimpleQueue()
         self._pool: list[threading.Thread] = []
         self._idle_workers = 0
@@ -159,18 +172,22 @@ class EventServer(ServerBase):
             self._closing = True
             self._wake()
         if self._thread.ident is not None:
-            self._thread.join((self._grace or 0.0) + 10.0)
-        else:  # never started
-            self._epoll.close()
+            self._thread.join((self._grace or 0.0) + _CUT_WAIT + 5.0)
+        if self._thread.is_alive():  # an inline hook that never returns: leave it be
+            logger.error("%s: the event loop did not stop", self.config.name)
+            return
+        self._epoll.close()
         with contextlib.suppress(OSError):
             self._listener.close()
-        for _ in self._pool:
+        with self._pool_lock:
+            pool = list(self._pool)
+        for _ in pool:
             self._jobs.put(None)
         deadline = time.monotonic() + 5.0
-        for worker in self._pool:
+        for worker in pool:
             worker.join(max(deadline - time.monotonic(), 0.0))
         # The pipe goes only once no worker can write to it: its number could be reused.
-        if not self._thread.is_alive() and not any(w.is_alive() for w in self._pool):
+        if not any(w.is_alive() for w in pool):
             for fd in (self._wake_read, self._wake_write):
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -185,58 +202,77 @@ class EventServer(ServerBase):
             with contextlib.suppress(OSError):  # full or closed: a wake-up is pending
                 os.write(self._wake_write, b"x")
 
+    def _listen(self) -> None:
+        self._epoll.register(self._listen_fd, _IN | select.EPOLLEXCLUSIVE)
+        self._listening = True
+
     def _run(self) -> None:
         try:
-            while True:
-                if self._closing and not self._shutting_down():
-                    return
-                wait = self._next_deadline - time.monotonic()
-                if self._cut_at < math.inf:
-                    wait = min(wait, self._cut_at - time.monotonic())
-                events = self._epoll.poll(max(wait, 0.0) if wait < math.inf else -1)
-                for fd, _ in events:
-                    if fd == self._listen_fd:
-                        self._accept()
-                    elif fd == self._wake_read:
-                        # The byte first, then the flag: a _wake() in between writes
-                        # nothing, and what it announced is in _done, read below.
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(self._wake_read, 4096)
-                        self._woken = False
-                    else:
-                        s = self._sessions.get(fd)
-                        if s is not None:
-                            self._ready(s)
-                while self._done:
-                    s, value, error = self._done.popleft()
-                    if s.flow is not None:
-                        self._resume(s, value, error)
-                if time.monotonic() >= self._next_deadline:
-                    self._expire()
-        finally:
-            self._epoll.close()
+            while self._turn():
+                pass
+        except BaseException:  # a bug: say so, and let every client go rather than hang
+            logger.exception("%s: the event loop failed", self.config.name)
+            for s in list(self._sessions):
+                with contextlib.suppress(Exception):
+                    self._finish(s, TransportError("the server's event loop failed"))
+            raise
 
-    def _shutting_down(self) -> bool:
-        """At close(): stop accepting, then cut what is left after the grace; False once
-        every session is over (or the cut ones had 5 more seconds to end)."""
+    def _turn(self) -> bool:
+        """One wait in epoll and what it brought; False once the server is stopped."""
         now = time.monotonic()
+        if self._closing and not self._shutting_down(now):
+            return False
+        until = self._next_deadline
+        if self._cut_at < math.inf:
+            until = min(until, self._cut_at if now < self._cut_at else self._cut_at + _CUT_WAIT)
+        if not self._listening and not self._closing:
+            until = min(until, self._accept_again)
+        wait = min(max(until - now, 0.0), _MAX_WAIT)
+        for fd, _ in self._epoll.poll(wait):
+            if fd == self._listen_fd:
+                self._accept()
+            elif fd == self._wake_read:
+                # The byte first, then the flag: a _wake() in between writes nothing,
+                # and what it announced is in _done, read below.
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_read, 4096)
+                self._woken = False
+            else:
+                s = self._by_fd.get(fd)
+                if s is not None:
+                    self._ready(s)
+        for _ in range(len(self._done)):  # those there now: a busy pool cannot starve epoll
+            s, value, error = self._done.popleft()
+            if s.flow is not None:
+                self._resume(s, value, error)
+        now = time.monotonic()
+        if now >= self._next_deadline:
+            self._expire(now)
+        if not self._listening and not self._closing and now >= self._accept_again:
+            self._listen()
+        return True
+
+    def _shutting_down(self, now: float) -> bool:
+        """At close(): stop accepting, then cut what is left after the grace; False once
+        every session is over (or the cut ones had `_CUT_WAIT` more seconds to end)."""
         if self._cut_at == math.inf:  # the first turn since close(): let the port go
-            with contextlib.suppress(OSError):
+            if self._listening:
                 self._epoll.unregister(self._listen_fd)
+                self._listening = False
             self._listener.close()
             self._listen_fd = -1  # its number may come back as a connection's
             self._cut_at = now + (self._grace or 0.0)
         if not self._sessions:
             return False
-        if now >= self._cut_at + 5.0:
-            for s in list(self._sessions.values()):  # still in a hook after 5 more seconds
+        if now >= self._cut_at + _CUT_WAIT:
+            for s in list(self._sessions):  # still in a hook: the result is dropped
                 self._finish(s, TransportError("the server closed"))
             return False
         if now >= self._cut_at:
-            for s in list(self._sessions.values()):
+            for s in list(self._sessions):
                 if s.waiting in (_READ, _WRITE, _HANDSHAKE, _SLEEP):
                     self._resume(s, None, TransportError("the server closed the connection"))
-        return True
+        return bool(self._sessions)
 
     def _accept(self) -> None:
         for _ in range(_ACCEPT_BATCH):
@@ -244,8 +280,11 @@ class EventServer(ServerBase):
                 sock, address = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return  # none left, or another process took it
-            except OSError:  # EMFILE and friends: let sessions end before trying again
-                time.sleep(0.05)
+            except OSError as exc:  # EMFILE and friends: wait for sessions to end
+                logger.warning("%s: accept failed: %s", self.config.name, exc)
+                self._epoll.unregister(self._listen_fd)
+                self._listening = False
+                self._accept_again = time.monotonic() + _ACCEPT_PAUSE
                 return
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
@@ -258,11 +297,12 @@ class EventServer(ServerBase):
                 sock.close()
                 continue
             s = _Session(sock, ip, peer_address(address))
-            self._sessions[s.fd] = s
-            s.flow = self._flow(s)
+            self._by_fd[s.fd] = s
+            self._sessions.add(s)
+            s.flow = self._flow()
             self._resume(s, None, None)
 
-    def _flow(self, s: _Session) -> Op[None]:
+    def _flow(self) -> Op[None]:
         """The session's flow, after the implicit TLS handshake if the listener has one."""
         if self.config.tls is not None:
             yield StartTLS(self.config.tls, server_side=True, timeout=self.config.tls_timeout)
@@ -274,7 +314,8 @@ class EventServer(ServerBase):
     def _resume(self, s: _Session, value: Any, error: BaseException | None) -> None:
         """Run the flow until it waits (or ends)."""
         flow = s.flow
-        assert flow is not None
+        if flow is None:  # finished meanwhile
+            return
         s.waiting = _RUNNING
         while True:
             try:
@@ -282,13 +323,14 @@ class EventServer(ServerBase):
             except StopIteration:
                 self._finish(s, None)
                 return
-            except Exception as exc:
+            except BaseException as exc:  # the flow's own error: its session ends
                 self._finish(s, exc)
                 return
             value = error = None
             try:
                 if isinstance(effect, Receive):
                     s.max_bytes = effect.max_bytes
+                    self._check_open(s)
                     got: bytes | int = _IN
                     if s.tls is not None and s.tls.pending():
                         got = self._receive(s)
@@ -298,6 +340,7 @@ class EventServer(ServerBase):
                     self._wait(s, _READ, effect.timeout, got)
                     return
                 if isinstance(effect, Send):
+                    self._check_open(s)
                     s.out = memoryview(effect.data)
                     wanted = self._send(s)
                     if not wanted:
@@ -315,6 +358,7 @@ class EventServer(ServerBase):
                 elif isinstance(effect, Info):
                     value = s.info()
                 elif isinstance(effect, StartTLS):
+                    self._check_open(s)
                     s.tls = effect.context.wrap_socket(
                         s.sock,
                         server_side=effect.server_side,
@@ -324,7 +368,10 @@ class EventServer(ServerBase):
                     s.sock = s.tls
                     shaken = self._handshake(s)
                     if isinstance(shaken, int):
-                        self._wait(s, _HANDSHAKE, effect.timeout, shaken)
+                        timeout = effect.timeout
+                        if timeout is None:  # a handshake that never ends holds a place
+                            timeout = self.config.tls_timeout
+                        self._wait(s, _HANDSHAKE, timeout, shaken)
                         return
                     value = shaken
                 elif isinstance(effect, Close):
@@ -333,6 +380,11 @@ class EventServer(ServerBase):
                     raise TypeError(f"not an effect: {effect!r}")
             except Exception as exc:  # handed to the flow, which decides
                 error = exc
+
+    @staticmethod
+    def _check_open(s: _Session) -> None:
+        if s.closed:
+            raise TransportError("the connection is closed")
 
     def _wait(self, s: _Session, what: int, timeout: float | None, mask: int = 0) -> None:
         """Park the session: waiting for ``what``, for the socket events ``mask``."""
@@ -356,29 +408,21 @@ class EventServer(ServerBase):
 
     def _ready(self, s: _Session) -> None:
         """Its socket is readable or writable: go on with what it waits for."""
+        got: bytes | int | TLSInfo = 0
         try:
             if s.waiting == _READ:
                 got = self._receive(s)
-                if isinstance(got, bytes):
-                    self._resume(s, got, None)
-                else:
-                    self._register(s, got)
             elif s.waiting == _WRITE:
-                wanted = self._send(s)
-                if wanted:
-                    self._register(s, wanted)
-                else:
-                    self._resume(s, None, None)
+                got = self._send(s) or b""
             elif s.waiting == _HANDSHAKE:
-                shaken = self._handshake(s)
-                if isinstance(shaken, int):
-                    self._register(s, shaken)
-                else:
-                    self._resume(s, shaken, None)
-            else:  # pragma: no cover - registered only while waiting for the socket
-                self._register(s, 0)
+                got = self._handshake(s)
+            if isinstance(got, int):  # still waiting (0: registered for nothing now)
+                self._register(s, got)
+                return
         except Exception as exc:
             self._resume(s, None, exc)
+            return
+        self._resume(s, None if s.waiting == _WRITE else got, None)
 
     def _receive(self, s: _Session) -> bytes | int:
         """What the peer sent (b"" at its end), or the socket events to wait for."""
@@ -387,7 +431,7 @@ class EventServer(ServerBase):
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
             return _IN
         except ssl.SSLWantWriteError:  # TLS has to write first (a key update)
-            return _IN | _OUT
+            return _OUT
         except ssl.SSLError as exc:
             raise TransportError(f"TLS error: {tls_reason(exc)}") from exc
         except OSError as exc:
@@ -406,7 +450,7 @@ class EventServer(ServerBase):
             return _OUT
         except ssl.SSLWantReadError:  # TLS has to read first
             s.out = out
-            return _IN | _OUT
+            return _IN
         except OSError as exc:
             s.out = None
             raise TransportError(f"connection failed: {exc}") from exc
@@ -428,7 +472,8 @@ class EventServer(ServerBase):
             raise TLSFailed(tls_reason(exc)) from exc
         except OSError as exc:
             raise TLSFailed(f"connection failed during the handshake: {exc}") from exc
-        return tls_info(tls)
+        s.tls_info = tls_info(tls)
+        return s.tls_info
 
     def _offload(self, s: _Session, effect: Call) -> None:
         """Hand a blocking_call hook to a worker thread; its result resumes the flow."""
@@ -440,8 +485,8 @@ class EventServer(ServerBase):
                 worker = threading.Thread(
                     target=self._work, name=f"{self.config.name}-worker", daemon=True
                 )
-                self._pool.append(worker)
                 worker.start()
+                self._pool.append(worker)
         self._jobs.put((s, effect))
 
     def _work(self) -> None:
@@ -450,25 +495,20 @@ class EventServer(ServerBase):
             if job is None:
                 return
             s, effect = job
+            result: _Result
             try:
-                result: tuple[_Session, Any, BaseException | None] = (
-                    s,
-                    effect.hook(*effect.args),
-                    None,
-                )
-            except Exception as exc:
+                result = (s, effect.hook(*effect.args), None)
+            except BaseException as exc:  # the flow's business, whatever it is
                 result = (s, None, exc)
             with self._pool_lock:
                 self._idle_workers += 1
             self._done.append(result)
             self._wake()
 
-    def _expire(self) -> None:
+    def _expire(self, now: float) -> None:
         """Throw TransportTimeout into the flows whose wait is over (a sleep just ends),
         and note the next deadline."""
-        now = time.monotonic()
-        due = [s for s in self._sessions.values() if s.deadline <= now]
-        for s in due:
+        for s in [s for s in self._sessions if s.deadline <= now]:
             s.deadline = math.inf
             if s.waiting == _SLEEP:
                 self._resume(s, None, None)
@@ -478,12 +518,16 @@ class EventServer(ServerBase):
                 self._resume(s, None, TransportTimeout(f"the peer took no data in {s.timeout} s"))
             elif s.waiting == _READ:
                 self._resume(s, None, TransportTimeout(f"no data from the peer in {s.timeout} s"))
-        self._next_deadline = min((s.deadline for s in self._sessions.values()), default=math.inf)
+        self._next_deadline = min((s.deadline for s in self._sessions), default=math.inf)
 
     def _close_socket(self, s: _Session) -> None:
-        if s.sock.fileno() < 0:
+        """Close the connection; the session may go on (with errors for any I/O)."""
+        if s.closed:
             return
+        s.closed = True
         self._register(s, 0)
+        if self._by_fd.get(s.fd) is s:  # the number is free for the next connection
+            del self._by_fd[s.fd]
         with contextlib.suppress(OSError):
             s.sock.shutdown(socket.SHUT_RDWR)
         s.sock.close()
@@ -493,11 +537,9 @@ class EventServer(ServerBase):
         flow, s.flow = s.flow, None
         if flow is None:
             return
-        info = s.info()
-        self._sessions.pop(s.fd, None)
-        if s.sock.fileno() >= 0:  # not closed by a Close effect
-            self._close_socket(s)
+        self._sessions.discard(s)
+        self._close_socket(s)
         with contextlib.suppress(Exception):
             flow.close()
         self._admission.release(s.ip)
-        log_session(self.config, info, s.started, error)
+        log_session(self.config, s.info(), s.started, error)

@@ -25,6 +25,7 @@ from ._transport import ConnectionLost, TLSFailed, TransportError, TransportTime
 
 __all__ = [
     "IDLE_TIMEOUTS",
+    "STARTTLS_TIMEOUT",
     "Admission",
     "ServeConfig",
     "ServerBase",
@@ -38,6 +39,9 @@ logger = logging.getLogger("mailproto.server")
 # RFC 5321 4.5.3.2.7 (server timeout 5 minutes), RFC 1939 3 (10 minutes),
 # RFC 9051 5.4 (at least 30 minutes).
 IDLE_TIMEOUTS = {"smtp": 300.0, "lmtp": 300.0, "pop3": 600.0, "imap": 1800.0}
+# Seconds a client gets to finish the TLS handshake after STARTTLS (or STLS): one that
+# goes quiet must not keep its connection, and its place, for ever.
+STARTTLS_TIMEOUT = 30.0
 
 SessionFactory = Callable[[TransportInfo], Op[None]]
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from mailproto_adapters._calls import blocking_call, local_call, pause
-from mailproto_adapters._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
+from mailproto_adapters._effects import Call, Close, Op, Receive, Send, StartTLS, TransportInfo
 from mailproto_adapters._serve_blocking import listen_socket
 from mailproto_adapters._serve_events import EventServer, available
 from mailproto_adapters._serving import ServeConfig
@@ -315,3 +315,113 @@ def test_two_servers_sharing_one_socket() -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_session_that_closed_its_socket_and_goes_on(serve: Callable[..., EventServer]) -> None:
+    """After a Close the flow may still wait (a hook, a pause) while a new connection
+    gets the same descriptor number: each keeps its own session, I/O after the Close
+    fails as on a closed transport, and every session is counted out."""
+    errors: list[str] = []
+    release = threading.Event()
+
+    def flow(info: TransportInfo) -> Op[None]:
+        command = yield Receive(timeout=5)
+        if command != b"close\n":
+            yield Send(b"echo " + command)
+            return
+        yield Send(b"closing\n")
+        yield Close()
+        yield blocking_call(release.wait, 10)
+        yield Call(pause, (0.05,))
+        try:
+            yield Receive(timeout=5)
+        except TransportError as exc:
+            errors.append(str(exc))
+
+    server = serve(flow)
+    with connect(server.port) as first:
+        first.sendall(b"close\n")
+        assert read_until(first, b"\n") == b"closing\n"
+        assert first.recv(10) == b""
+    with connect(server.port) as second:  # likely the descriptor number the first had
+        second.sendall(b"hi\n")
+        assert read_until(second, b"\n") == b"echo hi\n"
+        assert second.recv(10) == b""
+    release.set()
+    wait_for(lambda: server.active == 0)
+    assert errors == ["the connection is closed"]
+
+
+def test_a_tls_session_that_closes_leaves_the_server_running(
+    serve: Callable[..., EventServer], tls_files: TLSFiles
+) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files.cert, tls_files.key)
+
+    def flow(info: TransportInfo) -> Op[None]:
+        yield Send(b"hello\n")
+        yield Close()
+
+    server = serve(flow, tls=context)
+    for _ in range(3):
+        with (
+            connect(server.port) as plain,
+            tls_files.client_context().wrap_socket(plain, server_hostname="localhost") as sock,
+        ):
+            assert read_until(sock, b"\n") == b"hello\n"
+    wait_for(lambda: server.active == 0)
+    assert server._thread.is_alive()
+
+
+def test_accept_failing_pauses_the_listener_not_the_sessions(
+    serve: Callable[..., EventServer],
+) -> None:
+    """accept() failing (EMFILE) takes the listener out of the epoll set for a moment
+    instead of stalling the loop: running sessions go on at full speed."""
+
+    def flow(info: TransportInfo) -> Op[None]:
+        while data := (yield Receive(timeout=5)):
+            yield Send(data)
+
+    server = serve(flow)
+    real = server._listener
+    failures = [0]
+
+    class Failing:
+        def accept(self) -> Any:
+            failures[0] += 1
+            raise OSError(24, "Too many open files")
+
+        def close(self) -> None:
+            real.close()
+
+    with connect(server.port) as busy:
+        busy.sendall(b"x")
+        assert busy.recv(10) == b"x"
+        server._listener = Failing()  # type: ignore[assignment]
+        waiting = connect(server.port)  # queued in the backlog: accept() fails on it
+        began = time.monotonic()
+        for _ in range(200):
+            busy.sendall(b"y")
+            assert busy.recv(10) == b"y"
+        assert time.monotonic() - began < 2.0  # was 50 ms a round trip
+        assert 1 <= failures[0] <= 60  # once per pause, not once per turn of the loop
+        server._listener = real
+        waiting.sendall(b"z")
+        assert waiting.recv(10) == b"z"  # accepted once the listener is back
+        waiting.close()
+
+
+def test_a_very_long_timeout(serve: Callable[..., EventServer]) -> None:
+    """A deadline beyond what epoll can wait for at once is waited for in steps."""
+
+    def flow(info: TransportInfo) -> Op[None]:
+        data = yield Receive(timeout=1e9)
+        yield Send(data)
+
+    server = serve(flow)
+    with connect(server.port) as sock:
+        time.sleep(0.1)
+        sock.sendall(b"late\n")
+        assert read_until(sock, b"\n") == b"late\n"
+    assert server._thread.is_alive()

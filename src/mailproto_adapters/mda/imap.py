@@ -54,6 +54,7 @@ from mailproto.message._words import lookup_charset
 from mailproto.sasl import Challenge
 
 from .._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
+from .._serving import STARTTLS_TIMEOUT
 from .._transport import TransportError, TransportTimeout
 from . import imap_compress, imap_data, imap_qresync
 from .auth import AuthExchange, AuthOutcome
@@ -424,7 +425,7 @@ class _Session:
                 if isinstance(exc.reply_hint, r.Untagged):
                     self.send(exc.reply_hint)
                 return False
-            yield StartTLS(context, server_side=True)
+            yield StartTLS(context, server_side=True, timeout=STARTTLS_TIMEOUT)
             self.tls = True
             return True
         if isinstance(event, c.Command):

@@ -33,6 +33,7 @@ from mailproto import NEED_DATA, RemoteProtocolError, pop3
 from mailproto.sasl import Challenge
 
 from .._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
+from .._serving import STARTTLS_TIMEOUT
 from .._transport import TransportTimeout
 from .auth import AuthExchange, AuthOutcome
 from .service import blocking_call, pause
@@ -183,7 +184,7 @@ class _Session:
                     self.send(pop3.Ok(text="Begin TLS negotiation"))
                     yield from self.flush()
                     self.conn.start_tls()
-                    yield StartTLS(context, server_side=True)
+                    yield StartTLS(context, server_side=True, timeout=STARTTLS_TIMEOUT)
                     self.tls = True
             case pop3.User(name=name):
                 self.user = name

@@ -46,6 +46,7 @@ from mailproto.sasl import Challenge
 
 from .._calls import blocking_call, local_call, pause
 from .._effects import Call, Op, Receive, Send, StartTLS, TLSInfo, TransportInfo
+from .._serving import STARTTLS_TIMEOUT
 from .._transport import TransportTimeout
 from ..mda.auth import AuthExchange, AuthOutcome
 from .queue import MessageWriter, QueuedRecipient, QueueEntry
@@ -450,7 +451,7 @@ class _Session:
             if isinstance(exc.reply_hint, smtp.Reply):
                 self.out += self.conn.send(exc.reply_hint)
             return False
-        self.tls = yield StartTLS(context, server_side=True)
+        self.tls = yield StartTLS(context, server_side=True, timeout=STARTTLS_TIMEOUT)
         # RFC 3207 section 4.2: forget what the client said before TLS.
         self.helo, self.esmtp, self.user = None, False, None
         return True
