@@ -65,6 +65,8 @@ def blocking_call(hook: Callable[..., Any], *args: Any) -> Call:
 
 
 def _offload_local(hook: Callable[..., Any], *args: Any) -> Any:
+    """`offload` under another name: the mark by which `_serve_events` knows a
+    `local_call` (any other driver treats the two alike)."""
     return offload(hook, *args)
 
 
