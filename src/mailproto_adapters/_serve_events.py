@@ -408,21 +408,28 @@ class EventServer(ServerBase):
 
     def _ready(self, s: _Session) -> None:
         """Its socket is readable or writable: go on with what it waits for."""
-        got: bytes | int | TLSInfo = 0
+        value: bytes | TLSInfo | None = None
         try:
             if s.waiting == _READ:
                 got = self._receive(s)
+                wanted = got if isinstance(got, int) else 0
+                value = got if isinstance(got, bytes) else None
             elif s.waiting == _WRITE:
-                got = self._send(s) or b""
+                wanted = self._send(s)
             elif s.waiting == _HANDSHAKE:
-                got = self._handshake(s)
-            if isinstance(got, int):  # still waiting (0: registered for nothing now)
-                self._register(s, got)
+                shaken = self._handshake(s)
+                wanted = shaken if isinstance(shaken, int) else 0
+                value = shaken if isinstance(shaken, TLSInfo) else None
+            else:  # pragma: no cover - registered only while waiting for the socket
+                self._register(s, 0)
+                return
+            if wanted:  # not yet
+                self._register(s, wanted)
                 return
         except Exception as exc:
             self._resume(s, None, exc)
             return
-        self._resume(s, None if s.waiting == _WRITE else got, None)
+        self._resume(s, value, None)
 
     def _receive(self, s: _Session) -> bytes | int:
         """What the peer sent (b"" at its end), or the socket events to wait for."""

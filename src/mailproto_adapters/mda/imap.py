@@ -18,7 +18,7 @@ answers:
   SORT, THREAD, ESEARCH, SEARCHRES (``$`` kept as UIDs in the view), LIST-EXTENDED,
   LIST-STATUS and QUOTA (one root ``""``, for users with a limit) are answered from
   `mailproto.message` and the store; docs/mda-servers.md lists what is left out.
-- Blocking work (store, scrypt) goes through `service.blocking_call`. APPEND is spooled
+- Blocking work (store, scrypt) goes through `_calls.blocking_call`. APPEND is spooled
   to a `SpooledTemporaryFile`, never held whole.
 """
 
@@ -53,13 +53,13 @@ from mailproto.message import search as message_search
 from mailproto.message._words import lookup_charset
 from mailproto.sasl import Challenge
 
+from .._calls import blocking_call, pause
 from .._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
 from .._serving import STARTTLS_TIMEOUT
 from .._transport import TransportError, TransportTimeout
 from . import imap_compress, imap_data, imap_qresync
 from .auth import AuthExchange, AuthOutcome
 from .names import InvalidMailboxName
-from .service import blocking_call, pause
 from .store import (
     Mailbox,
     MailboxExists,

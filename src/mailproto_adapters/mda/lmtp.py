@@ -32,9 +32,9 @@ import attrs
 
 from mailproto import NEED_DATA, RemoteProtocolError, smtp
 
+from .._calls import blocking_call
 from .._effects import Op, Receive, Send, TransportInfo
 from .._transport import TransportTimeout
-from .service import blocking_call
 from .store import DELIVERY_ID, QuotaExceeded, UserStore
 from .users import User
 

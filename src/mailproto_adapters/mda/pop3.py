@@ -6,7 +6,7 @@ Written once as a flow of effects, run by every flavour's ``serve()``; the proto
 - Logins: USER/PASS and SASL PLAIN/LOGIN only over TLS unless the MDA allows plaintext,
   SASL SCRAM-SHA-256 always, APOP when some user opted into it (only then does the
   greeting carry a timestamp). All go through the `Authenticator`; a failure is answered
-  only after the throttling delay it asks for (a `Call` to `service.pause`, which
+  only after the throttling delay it asks for (a `Call` to `_calls.pause`, which
   awaits in an event loop and sleeps in a thread).
 - The maildrop is the INBOX as it was at login, locked for the session: a second
   session of the same user, in this process or another, gets ``-ERR [IN-USE]``.
@@ -32,11 +32,11 @@ import attrs
 from mailproto import NEED_DATA, RemoteProtocolError, pop3
 from mailproto.sasl import Challenge
 
+from .._calls import blocking_call, pause
 from .._effects import Call, Op, Receive, Send, StartTLS, TransportInfo
 from .._serving import STARTTLS_TIMEOUT
 from .._transport import TransportTimeout
 from .auth import AuthExchange, AuthOutcome
-from .service import blocking_call, pause
 from .store import Mailbox
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 `MDA` holds the pieces every session needs and hands out session flows
 (``session(info) -> Op[None]``) that any flavour's ``serve()`` runs: blocking threads,
 asyncio or anyio. The flows reach the store and the users file only through `Call`
-effects made by `blocking_call`: the blocking driver runs them in the session's thread,
+effects made by `_calls.blocking_call`: the blocking driver runs them in the session's thread,
 the async drivers in a worker thread (``anyio.to_thread``), so scrypt, fsync and SQLite
 never stall an event loop.
 """
@@ -17,13 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._calls import blocking_call, pause
 from .._effects import Op, TransportInfo
 from .auth import Authenticator
 from .store import MailStore, UserStore
 from .users import User, UserDB
 
-__all__ = ["MDA", "blocking_call", "pause"]
+__all__ = ["MDA"]
 
 
 class MDA:
